@@ -1,11 +1,12 @@
 // The table of sub-commands. Each lives in its own file and is registered here.
+import { guestCommand } from './guest.ts';
 export interface Command {
   name: string;
   summary: string;
   run(args: string[]): Promise<number>;
 }
 
-export const commands: Command[] = [];
+export const commands: Command[] = [guestCommand];
 
 export function usage(): string {
   const lines = [
