@@ -906,6 +906,9 @@ export class CPU {
       deliverInterrupt(this, vector, software, hasCode, code, external && !software);
     } catch (e) {
       if (!(e instanceof CpuFault)) throw e;
+      // A fault while delivering INT n/INT3/INTO is a fault of that instruction, not a nested event: it
+      // propagates to the run loop, which restores EIP to the INT (SDM vol. 3A §6.12.1.1, §6.15 Table 6-5).
+      if (software && depth === 0) throw e;
       const first = this.firstVector;
       const second = e.vector;
       this.deliverDepth = depth;

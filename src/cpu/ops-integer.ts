@@ -20,10 +20,39 @@ const SEG_PREFIX: [number, number][] = [[0x26, ES], [0x2e, CS], [0x36, SS], [0x3
 for (const [op, seg] of SEG_PREFIX) def1(op, 'seg', (c) => { c.segOverride = seg; ops1[c.fetch8()](c); });
 def1(0x66, 'opsize', (c) => { c.os32 = !c.cs32; ops1[c.fetch8()](c); });
 def1(0x67, 'addrsize', (c) => { c.as32 = !c.cs32; ops1[c.fetch8()](c); });
-def1(0xf0, 'lock', (c) => { c.lock = true; ops1[c.fetch8()](c); });
+def1(0xf0, 'lock', (c) => { c.lock = true; checkLockable(c); ops1[c.fetch8()](c); });
 def1(0xf2, 'repne', (c) => { c.rep = 0xf2; ops1[c.fetch8()](c); });
 def1(0xf3, 'rep', (c) => { c.rep = 0xf3; ops1[c.fetch8()](c); });
 def1(0x0f, '0f', (c) => ops2[c.fetch8()](c));
+
+// LOCK is only valid on read-modify-write instructions with a memory destination (SDM vol. 2 "LOCK"):
+// anything else raises #UD. The check peeks past any further prefixes at the opcode and ModRM.
+const LOCK_RM1 = new Set([0x00, 0x01, 0x08, 0x09, 0x10, 0x11, 0x18, 0x19, 0x20, 0x21, 0x28, 0x29, 0x30, 0x31, 0x86, 0x87]);
+const LOCK_RM2 = new Set([0xab, 0xb3, 0xbb, 0xb0, 0xb1, 0xc0, 0xc1]);
+const PREFIXES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]);
+function checkLockable(c: CPU): void {
+  let i = 0;
+  const peek = () => c.readLin8((c.segBase[CS] + c.eip + i++) | 0);
+  let op = peek();
+  while (PREFIXES.has(op) && i < 15) op = peek();
+  let ok = false;
+  if (op === 0x0f) {
+    const op2 = peek();
+    const m = peek();
+    const reg = (m >> 3) & 7;
+    ok = m < 0xc0 && (LOCK_RM2.has(op2) || (op2 === 0xba && reg >= 5) || (op2 === 0xc7 && reg === 1));
+  } else {
+    const m = peek();
+    const reg = (m >> 3) & 7;
+    if (m < 0xc0) {
+      if (LOCK_RM1.has(op)) ok = true;
+      else if (op >= 0x80 && op <= 0x83) ok = reg !== 7;
+      else if (op === 0xf6 || op === 0xf7) ok = reg === 2 || reg === 3;
+      else if (op === 0xfe || op === 0xff) ok = reg <= 1;
+    }
+  }
+  if (!ok) c.ud();
+}
 
 // --- ALU: 00-3F (op Eb,Gb / Ev,Gv / Gb,Eb / Gv,Ev / AL,Ib / eAX,Iv) ---
 
@@ -233,14 +262,15 @@ def1(0x89, 'mov', (c) => {
   const m = c.fetchModrm();
   if (c.os32) {
     const v = c.r32[(m >> 3) & 7];
-    if (m >= 0xc0) c.r32[m & 7] = v; else c.writeLin32(c.lin(c.eaSeg, c.ea(m), 4, true), v);
+    if (m >= 0xc0) c.r32[m & 7] = v; else { const off = c.ea(m); c.writeLin32(c.lin(c.eaSeg, off, 4, true), v); } // ea() sets eaSeg: call it first
   } else rmWrite(c, m, 2, c.r16[((m >> 3) & 7) << 1]);
 });
 def1(0x8a, 'mov', (c) => { const m = c.fetchModrm(); regSet(c, (m >> 3) & 7, 1, rmRead(c, m, 1)); });
 def1(0x8b, 'mov', (c) => {
   const m = c.fetchModrm();
   if (c.os32) {
-    c.r32[(m >> 3) & 7] = m >= 0xc0 ? c.r32[m & 7] : c.readLin32(c.lin(c.eaSeg, c.ea(m), 4, false));
+    if (m >= 0xc0) c.r32[(m >> 3) & 7] = c.r32[m & 7];
+    else { const off = c.ea(m); c.r32[(m >> 3) & 7] = c.readLin32(c.lin(c.eaSeg, off, 4, false)); }
   } else regSet(c, (m >> 3) & 7, 2, rmRead(c, m, 2));
 });
 def1(0x8c, 'mov', (c) => {

@@ -2,3 +2,5 @@
 import './ops-integer.ts';
 import './ops-string.ts';
 import './ops-system.ts';
+import './ops-x87.ts';
+import './ops-simd.ts';

@@ -3,7 +3,7 @@
 
 import { CPU, CpuFault } from './cpu.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
-import { CS, DS, ES, FS, GS, SS, CR0_PE, CR4_OSFXSR, CR4_OSXMMEXCPT } from './constants.ts';
+import { CS, DS, ES, FS, GS, SS, CR0_PE, CR0_PG, CR4_OSFXSR, CR4_OSXMMEXCPT } from './constants.ts';
 import { loadFxsave, storeFxsave } from './fxsave.ts';
 
 export interface UserTestCpu {
@@ -38,10 +38,35 @@ export function enterFlatProtectedMode(cpu: CPU, cpl: number): void {
   cpu.flushTlb(true);
 }
 
+/** The user-accessible ranges of the test process (those of test/diff/format.ts): code, data, stack. */
+export const USER_TEST_RANGES: [number, number][] = [[0x000f0000, 0x00110000], [0x00200000, 0x00210000], [0x00300000, 0x00310000]];
+
+// Page tables and TSS of the test process live above every user range, in supervisor-only memory.
+const PAGE_DIR = 0x3f0000, PAGE_TABLE = 0x3f1000, TSS = 0x3f2000;
+
+/**
+ * Maps the user ranges identity with user read/write pages and leaves everything else not present, so
+ * a stray access faults with #PF as it would in a Linux process. The TSS has no I/O bitmap (its offset
+ * lies past the limit), so IN/OUT at CPL 3 with IOPL 0 raise #GP, also as under Linux.
+ */
+function buildProcessTables(cpu: CPU, mem: GuestMemory): void {
+  mem.write32(PAGE_DIR, PAGE_TABLE | 0x7);
+  for (const [lo, hi] of USER_TEST_RANGES) {
+    for (let a = lo; a < hi; a += 0x1000) mem.write32(PAGE_TABLE + (a >>> 12) * 4, a | 0x7);
+  }
+  for (const a of [PAGE_DIR, PAGE_TABLE, TSS]) mem.write32(PAGE_TABLE + (a >>> 12) * 4, a | 0x3);
+  mem.write16(TSS + 0x66, 0x68);
+  cpu.trBase = TSS; cpu.trLimit = 0x67; cpu.trAr = 0x8b; cpu.trSel = 0x28;
+  cpu.cr3 = PAGE_DIR;
+  cpu.cr0 |= CR0_PG;
+  cpu.flushTlb(true);
+}
+
 export function createUserTestCpu(memBytes = 4 << 20): UserTestCpu {
   const mem = new GuestMemory(memBytes);
   const cpu = new CPU(mem);
   enterFlatProtectedMode(cpu, 3);
+  buildProcessTables(cpu, mem);
   let softVector = -1;
   cpu.hooks.softInt = (v) => { softVector = v; return true; };
   return {
