@@ -19,6 +19,7 @@ function run(cmd, args, opts = {}) {
 const debs = [
   { pkg: 'gcc-multilib', present: () => existsSync('/usr/lib/gcc/x86_64-linux-gnu/12/32/libgcc.a') || existsSync('/usr/lib32/crt1.o') },
   { pkg: 'cpio', present: () => existsSync('/usr/bin/cpio') },
+  { pkg: 'acpica-tools', present: () => existsSync('/usr/bin/iasl') },
   { pkg: 'nasm', present: () => spawnSync('sh', ['-c', 'command -v nasm'], { stdio: 'ignore' }).status === 0 },
 ];
 const missing = debs.filter((d) => !d.present()).map((d) => d.pkg);

@@ -1,12 +1,13 @@
 // The table of sub-commands. Each lives in its own file and is registered here.
 import { guestCommand } from './guest.ts';
+import { userCommand } from './user.ts';
 export interface Command {
   name: string;
   summary: string;
   run(args: string[]): Promise<number>;
 }
 
-export const commands: Command[] = [guestCommand];
+export const commands: Command[] = [guestCommand, userCommand];
 
 export function usage(): string {
   const lines = [

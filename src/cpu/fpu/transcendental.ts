@@ -7,7 +7,8 @@
  * API (same conventions as float80.ts: result in `out`, return value = status bits to OR into FSW):
  *  f80Sin(out, x, cw), f80Cos(out, x, cw)          FSIN / FCOS; |x| >= 2^63 -> FSW_C2 and out = x
  *  f80SinCos(outSin, outCos, x, cw)                 FSINCOS: ST1 <- sin, ST0 <- cos (caller pushes)
- *  f80Tan(out, x, cw)                               FPTAN: tan to ST0, caller then pushes 1.0
+ *  f80Tan(out, x, cw)                               FPTAN: tan to ST0, caller then pushes 1.0 (or, when
+ *                                                   the result is a NaN, pushes that NaN again)
  *  f80Atan2(out, y, x, cw)                          FPATAN: atan(ST1 = y / ST0 = x), quadrant-correct
  *  f80F2xm1(out, x, cw)                             F2XM1: 2^x - 1 for -1 <= x <= 1
  *  f80Yl2x(out, x, y, cw)                           FYL2X: y * log2(x); x = ST0, y = ST1
@@ -16,7 +17,7 @@
 import {
   F80, Unpacked, unpack, roundBig, setIndefinite, sig64, isqrt, BIAS,
   CLS_ZERO, CLS_FINITE, CLS_INF, CLS_QNAN, CLS_SNAN, CLS_UNSUPPORTED,
-  FE_IE, FE_DE, FE_ZE, FSW_C2,
+  FE_IE, FE_DE, FE_ZE, FE_UE, FSW_C2,
 } from './float80.ts';
 
 const F = 192; // fraction bits of the fixed-point working format
@@ -49,7 +50,10 @@ function atanhInv(n: bigint, bits: bigint): bigint {
 }
 // pi = 16 atan(1/5) - 4 atan(1/239) (Machin), computed with 32 guard bits.
 const PI_R = (16n * atanInv(5n, FRB + 32n) - 4n * atanInv(239n, FRB + 32n)) >> 32n;
-const PIO2_R = PI_R >> 1n; // pi/2 with FR fraction bits
+// FSIN/FCOS/FSINCOS/FPTAN reduce with the x87's 66-bit approximation of pi (SDM vol. 1 §8.3.10),
+// not the true value: results near multiples of pi then match real hardware (the host agrees to 1 ulp
+// with this constant and differs by thousands of ulp for large arguments with an exact pi).
+const PIO2_R = ((PI_R >> 1n) >> BigInt(FR - 65)) << BigInt(FR - 65);
 const PI = PI_R >> (FRB - FB);
 const PIO2 = PI >> 1n;
 const LN2 = (2n * atanhInv(3n, FB + 32n)) >> 32n; // ln 2 = 2 atanh(1/3)
@@ -154,8 +158,11 @@ function reduceAndEvaluate(u: Unpacked): void {
       h += hterm;
     }
   }
-  sinG = g;
-  cosH = h;
+  // sin(r)/r and cos(r) are strictly below 1 for r != 0; subtracting one unit keeps the truncated
+  // sums below the true values even when r^2 vanishes in fixed point (tiny r), so the sticky bit
+  // set by roundBig rounds in the right direction (e.g. sin(2^-16382) rounds down under RZ).
+  sinG = g - 1n;
+  cosH = h - 1n;
 }
 
 /** Packs sin(x) (which = 0) or cos(x) (which = 1) from the reduced evaluation. */
@@ -259,8 +266,9 @@ export function f80Tan(out: F80, x: F80, cw: number): number {
     return de | roundBig(out, M < 0n ? 1 : 0, abs(M), rE - 128, true, cw, 64);
   }
   // tan = -cos(r)/sin(r)
-  const M = (cosH << BigInt(F + 128)) / S;
-  return de | roundBig(out, M < 0n ? 0 : 1, abs(M), -rE - F - 128, true, cw, 64);
+  const K = FR + F + 128; // r is never tiny here (|r| >= pi/4 - ... after a nonzero q), so K suffices
+  const M = (cosH << BigInt(K)) / S;
+  return de | roundBig(out, M < 0n ? 0 : 1, abs(M), -rE - K, true, cw, 64);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -321,7 +329,7 @@ export function f80Atan2(out: F80, y: F80, x: F80, cw: number): number {
       term = (term * t2) >> FB;
       g += (k & 2n ? -term : term) / k;
     }
-    return de | roundBig(out, sy, T * g, eT - F, true, cw, 64);
+    return de | roundBig(out, sy, T * (g - 1n), eT - F, true, cw, 64); // atan(t)/t < 1 strictly
   }
   let a = atanFixed(shift(T, eT + F));
   if (swap) a = PIO2 - a;
@@ -348,6 +356,12 @@ export function f80F2xm1(out: F80, x: F80, cw: number): number {
     return 0;
   }
   const de = UX.denormal ? FE_DE : 0;
+  if (UX.exp >= BIAS + 15) {
+    // Far outside the documented -1..1 range (result undefined, SDM vol. 2 F2XM1): saturate to the
+    // limits 2^x - 1 tends to, through the normal rounding path (overflow or -1 + tiny).
+    return de | (UX.sign ? roundBig(out, 1, (1n << 64n) - 1n, -64, true, cw, 64)
+      : roundBig(out, 0, 1n, 1 << 16, true, cw, 64));
+  }
   // t = x ln2 = T * 2^(s - F); 2^x - 1 = expm1(t) = t * sum t^k/(k+1)!.
   const s = UX.exp - BIAS - 63;
   const T = sig64(UX.hi, UX.lo) * LN2 * (UX.sign ? -1n : 1n);
@@ -358,6 +372,7 @@ export function f80F2xm1(out: F80, x: F80, cw: number): number {
     term = ((term * tF) >> FB) / k; // |t|^(k-1) / k!
     g += UX.sign && (k & 1n) === 0n ? -term : term;
   }
+  if (UX.sign) g -= 1n; // expm1(t)/t < 1 strictly for t < 0 (keeps the truncation below the true value)
   const M = T * g;
   return de | roundBig(out, UX.sign, abs(M), s - 2 * F, true, cw, 64);
 }
@@ -425,18 +440,29 @@ export function f80Yl2x(out: F80, x: F80, y: F80, cw: number): number {
     // log2(0) with a finite nonzero y is a divide by zero (SDM vol. 2 FYL2X).
     return de | sp | (UX.cls === CLS_ZERO && UY.cls === CLS_FINITE ? FE_ZE : 0);
   }
-  // x = m 2^e, m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh((m-1)/(m+1)).
-  let e = UX.exp - BIAS;
-  let m = sig64(UX.hi, UX.lo) << (FB - 63n);
+  const L = log2Fixed(sig64(UX.hi, UX.lo), UX.exp - BIAS - 63);
+  const M = sig64(UY.hi, UY.lo) * L;
+  // log2 of a power of two is an exact integer: y * L is then exact (no PE, no spurious overflow).
+  const exact = UX.hi === 0x80000000 && UX.lo === 0;
+  const f = roundBig(out, UY.sign ^ (M < 0n ? 1 : 0), abs(M), UY.exp - BIAS - 63 - F, !exact, cw, 64);
+  // The host reports UE for a tiny result even when it is exact (observed; SDM §8.5.5 leaves the
+  // masked case to "tiny and inexact" for the basic operations only).
+  const tiny = (out.se & 0x7fff) === 0 && (out.hi | out.lo) !== 0 ? FE_UE : 0;
+  return de | f | tiny;
+}
+
+/** log2(V * 2^E) in fixed point for V > 0: V = m 2^e, m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh((m-1)/(m+1)). */
+function log2Fixed(V: bigint, E: number): bigint {
+  const len = V.toString(2).length;
+  let e = E + len - 1;
+  let m = shift(V, F - len + 1);
   if (m > SQRT2) {
     m >>= 1n;
     e++;
   }
   const sF = ((m - ONE) << FB) / (m + ONE);
   const lnm = (sF * atanhFactor((sF * sF) >> FB)) >> FB;
-  const L = (BigInt(e) << FB) + ((lnm * LOG2E) >> FB);
-  const M = sig64(UY.hi, UY.lo) * L;
-  return de | roundBig(out, UY.sign ^ (M < 0n ? 1 : 0), abs(M), UY.exp - BIAS - 63 - F, true, cw, 64);
+  return (BigInt(e) << FB) + ((lnm * LOG2E) >> FB);
 }
 
 export function f80Yl2xp1(out: F80, x: F80, y: F80, cw: number): number {
@@ -458,9 +484,16 @@ export function f80Yl2xp1(out: F80, x: F80, y: F80, cw: number): number {
   else if (UX.cls === CLS_INF || below) lCls = CLS_INF;
   const sp = mulSpecial(out, UY, lCls, lSign);
   if (sp >= 0) return de | sp | (below && UY.cls === CLS_FINITE ? FE_ZE : 0);
-  // ln(1+x) = 2 atanh(s), s = x/(2+x) = S * 2^(sx - 128), computed relative to x for tiny x.
   const sx = UX.exp - BIAS - 63;
   const Xs = sig64(UX.hi, UX.lo) * (UX.sign ? -1n : 1n);
+  if (UX.exp >= BIAS - 2) {
+    // |x| >= 1/4 (beyond the documented range |x| < 1 - sqrt(2)/2): log2 of the exact sum 1 + x.
+    const E = Math.min(sx, 0);
+    const L = log2Fixed(shift(Xs, sx - E) + (1n << BigInt(-E)), E);
+    const M = sig64(UY.hi, UY.lo) * L;
+    return de | roundBig(out, UY.sign ^ (M < 0n ? 1 : 0), abs(M), UY.exp - BIAS - 63 - F, true, cw, 64);
+  }
+  // ln(1+x) = 2 atanh(s), s = x/(2+x) = S * 2^(sx - 128), computed relative to x for tiny x.
   const D = (2n << FB) + shift(Xs, sx + F);
   const S = (Xs << (FB + 128n)) / D;
   const sF = shift(S, sx - 128 + F);
