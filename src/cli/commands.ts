@@ -1,13 +1,14 @@
 // The table of sub-commands. Each lives in its own file and is registered here.
 import { guestCommand } from './guest.ts';
 import { userCommand } from './user.ts';
+import { runCommand } from './run.ts';
 export interface Command {
   name: string;
   summary: string;
   run(args: string[]): Promise<number>;
 }
 
-export const commands: Command[] = [guestCommand, userCommand];
+export const commands: Command[] = [runCommand, guestCommand, userCommand];
 
 export function usage(): string {
   const lines = [

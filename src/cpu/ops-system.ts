@@ -291,6 +291,7 @@ export function writeMsr(c: CPU, idx: number, v: bigint): boolean {
   if (idx === MSR_APIC_BASE) {
     if (!c.features.apic) return false;
     c.apicBase = (v & 0xfffff900n) | (c.apicBase & 0x100n);
+    c.hooks.apicBase?.(c.apicBase);
     return true;
   }
   if (!MSR_DEFAULTS.has(idx) || MSR_READONLY.has(idx)) return false;

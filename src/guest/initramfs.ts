@@ -77,9 +77,17 @@ for m in ${alwaysLoad.join(' ')}; do modprobe -q "$m" 2>/dev/null; done
 
 echo "Trapeze guest: Debian $(uname -r) (busybox) — type poweroff to quit"
 
+# busybox's shell runs its own applets first, so a plain 'poweroff', 'reboot' or 'halt' signals PID 1 as it
+# would busybox init (SIGUSR2, SIGTERM, SIGUSR1). PID 1 is this script: act on those signals. The shell runs
+# in the background so that 'wait' (unlike a foreground command) is interrupted by the trapped signal.
+trap 'sync; exec poweroff -f' USR2
+trap 'sync; exec reboot -f' TERM
+trap 'sync; exec halt -f' USR1
+
 # /dev/console can never be a controlling terminal, so a shell there has no job control. cttyhack looks up the
 # real device behind it (the kernel's console=, e.g. ttyS0) and starts the shell in a new session on that.
-setsid cttyhack sh -l
+setsid cttyhack sh -l &
+wait $!
 # PID 1 exiting panics the kernel; leaving the shell ends the machine cleanly instead.
 sync
 exec poweroff -f

@@ -1,0 +1,129 @@
+// `trapeze run`: boots a Linux kernel on a virtual PC with the terminal as its serial console.
+// Flags follow QEMU's vocabulary (-kernel, -initrd, -append, -m, -no-reboot).
+
+import { parseArgs } from 'node:util';
+import { readFileSync, statSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import type { Command } from './commands.ts';
+import { UserError } from './errors.ts';
+import { Vm } from '../vmm/vm.ts';
+import { attachConsole } from '../backends/console.ts';
+import { BootError, parseBzImage } from '../machine/linux-boot.ts';
+import { prepareDefaultGuest } from '../guest/fetch.ts';
+import { defaultCacheDir, stderrLog } from '../guest/cache.ts';
+
+const USAGE = `usage: trapeze run [options]
+
+Boots a Linux kernel with the terminal as its serial console (ttyS0).
+With no --kernel, runs the default Debian guest, fetching it first if needed.
+
+options:
+  --kernel FILE     bzImage to boot
+  --initrd FILE     initial ramdisk
+  --append "ARGS"   extra kernel command line (after "${'console=ttyS0 …'}")
+  --memory MIB      guest RAM in MiB (default 256, at least 32)
+  --no-reboot       exit when the guest reboots instead of restarting it
+  --cache DIR       cache for the default guest (default $TRAPEZE_CACHE or ~/.cache/trapeze)
+  --stats           print execution statistics at exit
+  --help            this text
+
+In the console: Ctrl-A x quits, Ctrl-A h lists the console keys.
+Exit status: 0 on guest power-off, 1 if the VM stopped on a fault, 2 for bad input.
+`;
+
+const BASE_CMDLINE = 'console=ttyS0 reboot=acpi panic=-1';
+const MAX_MEMORY_MIB = 3072;
+
+function readInput(path: string, what: string): Uint8Array {
+  try {
+    if (!statSync(path).isFile()) throw new UserError(`${what} ${path} is not a file`);
+    return readFileSync(path);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path`);
+  }
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'boot a Linux guest with the terminal as its console',
+  async run(args: string[]): Promise<number> {
+    let v;
+    try {
+      v = parseArgs({
+        args,
+        options: {
+          kernel: { type: 'string' }, initrd: { type: 'string' }, append: { type: 'string' },
+          memory: { type: 'string', short: 'm' }, 'no-reboot': { type: 'boolean' }, cache: { type: 'string' },
+          stats: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        },
+        strict: true, allowPositionals: false,
+      }).values;
+    } catch (e) {
+      throw new UserError(`${(e as Error).message.split('\n')[0]}; see \`trapeze run --help\``);
+    }
+    if (v.help) { process.stdout.write(USAGE); return 0; }
+
+    const memoryMiB = v.memory === undefined ? 256 : Number(v.memory);
+    if (!Number.isInteger(memoryMiB)) throw new UserError(`--memory must be a whole number of MiB, not '${v.memory}'`);
+    if (memoryMiB < 32) throw new UserError(`--memory ${memoryMiB} is too small: Linux needs at least 32 MiB`);
+    const hostMiB = Math.floor(totalmem() / 1048576);
+    if (memoryMiB > Math.min(MAX_MEMORY_MIB, hostMiB)) {
+      throw new UserError(`--memory ${memoryMiB} is more than this host allows (at most ${Math.min(MAX_MEMORY_MIB, hostMiB)} MiB)`);
+    }
+
+    let kernelPath = v.kernel, initrdPath = v.initrd;
+    if (!kernelPath) {
+      if (initrdPath) throw new UserError('--initrd needs --kernel');
+      const g = await prepareDefaultGuest({ cache: v.cache ?? defaultCacheDir(), log: stderrLog });
+      kernelPath = g.kernel;
+      initrdPath = g.initrd;
+    }
+    const kernel = readInput(kernelPath, 'kernel');
+    try { parseBzImage(kernel); } catch (e) {
+      if (e instanceof BootError) throw new UserError(`${kernelPath}: ${e.message}`);
+      throw e;
+    }
+    const initrd = initrdPath ? readInput(initrdPath, 'initrd') : undefined;
+    if (initrd && initrd.length >= memoryMiB * 1048576 / 2) {
+      throw new UserError(`initrd ${initrdPath} (${Math.ceil(initrd.length / 1048576)} MiB) does not fit in ${memoryMiB} MiB of guest memory; raise --memory`);
+    }
+    const cmdline = v.append ? `${BASE_CMDLINE} ${v.append}` : BASE_CMDLINE;
+
+    let vm: Vm;
+    try {
+      vm = new Vm({
+        config: { memoryMiB, kernel, initrd, cmdline },
+        noReboot: v['no-reboot'] === true,
+        onConsoleOutput: (d) => process.stdout.write(d),
+        host: {
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          yield: () => new Promise((r) => setImmediate(r)),
+        },
+      });
+    } catch (e) {
+      if (e instanceof BootError) throw new UserError(e.message);
+      throw e;
+    }
+    const console = attachConsole(vm, process.stdin, process.stdout);
+    let reason;
+    try {
+      reason = await vm.run();
+    } finally {
+      console.close();
+    }
+    if (v.stats) {
+      const secs = (performance.now() - vm.startedAt) / 1000;
+      process.stderr.write(`trapeze: ${vm.instructions} instructions in ${secs.toFixed(1)} s (${(vm.instructions / secs / 1e6).toFixed(1)} MIPS)\n`);
+      const counts = [...vm.machine.io.counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}=${n}`).join(' ');
+      process.stderr.write(`trapeze: port I/O exits by device: ${counts}\n`);
+    }
+    switch (reason.kind) {
+      case 'poweroff': return 0;
+      case 'quit': return 0;
+      case 'reset': return 0; // only with --no-reboot
+      case 'triple-fault': process.stderr.write(`trapeze: VM stopped: ${reason.message}\n`); return 1;
+      case 'hung': process.stderr.write(`trapeze: VM stopped: ${reason.message}\n`); return 1;
+    }
+  },
+};

@@ -1,0 +1,161 @@
+// One virtual PC: guest memory, a vCPU, and the i440FX/PIIX-class board around it — 8259 PICs, 8254 PIT,
+// MC146818 RTC, four 16550A UARTs, i8042, ports 0x92/0x80, PCI with the PIIX3 ISA bridge and PIIX4 ACPI
+// power management, local APIC and I/O APIC — plus the firmware tables a directly booted Linux reads.
+// Wiring follows a PC: ISA IRQs go to both the PIC and the I/O APIC pins; the PIC's INTR output enters
+// the local APIC's LINT0 (virtual-wire / ExtINT), and the local APIC drives the vCPU's INTR pin.
+
+import { CPU, CpuStop } from '../cpu/cpu.ts';
+import { GuestMemory } from '../memory/guest-memory.ts';
+import { IoBus } from '../machine/io-bus.ts';
+import { IrqLine, type IrqSink } from '../machine/irq.ts';
+import { Clock } from '../machine/clock.ts';
+import { PciBus } from '../machine/pci.ts';
+import { buildE820 } from '../machine/e820.ts';
+import { buildAcpiTables } from '../machine/acpi-tables.ts';
+import { loadLinux } from '../machine/linux-boot.ts';
+import { Pic8259 } from '../devices/isa/pic8259.ts';
+import { Pit8254 } from '../devices/isa/pit8254.ts';
+import { Rtc146818 } from '../devices/isa/rtc146818.ts';
+import { COM_PORTS, Uart16550 } from '../devices/isa/uart16550.ts';
+import { I8042 } from '../devices/isa/i8042.ts';
+import { Port92 } from '../devices/isa/port92.ts';
+import { Port80 } from '../devices/isa/port80.ts';
+import { I440fxHostBridge } from '../devices/pci/i440fx.ts';
+import { Piix3IsaBridge } from '../devices/pci/piix3-isa.ts';
+import { Piix4Pm } from '../devices/acpi/piix4-pm.ts';
+import { ApicBus } from '../devices/apic/apic-bus.ts';
+import { Lapic } from '../devices/apic/lapic.ts';
+import { IOAPIC_BASE, Ioapic } from '../devices/apic/ioapic.ts';
+
+export interface PcConfig {
+  memoryMiB: number;
+  kernel: Uint8Array;
+  initrd?: Uint8Array;
+  cmdline: string;
+}
+
+/** Why the machine stopped running guest code. */
+export type StopReason =
+  | { kind: 'poweroff' }
+  | { kind: 'reset' }
+  | { kind: 'triple-fault'; message: string }
+  | { kind: 'hung'; message: string };
+
+const ACPI_BASE = 0xe0000;
+const PCI_MMIO = { base: 0xe0000000, end: 0xfebfffff };
+
+export class PcMachine {
+  readonly mem: GuestMemory;
+  readonly cpu: CPU;
+  readonly io = new IoBus();
+  readonly clock = new Clock();
+  readonly pic: Pic8259;
+  readonly lapic: Lapic;
+  readonly ioapic: Ioapic;
+  readonly pit: Pit8254;
+  readonly rtc: Rtc146818;
+  readonly serial: Uart16550[];
+  readonly kbc: I8042;
+  readonly pm: Piix4Pm;
+  readonly pci: PciBus;
+  /** Set when the guest asked for power-off or reset, or the vCPU stopped for good. */
+  stopped: StopReason | null = null;
+
+  constructor(readonly config: PcConfig) {
+    const bytes = config.memoryMiB * 1024 * 1024;
+    this.mem = new GuestMemory(bytes);
+    this.cpu = new CPU(this.mem, this.io);
+    this.cpu.features.apic = true;
+
+    const apicBus = new ApicBus();
+    apicBus.mapMmio(this.mem);
+    this.ioapic = new Ioapic(apicBus);
+    this.mem.mapMmio(IOAPIC_BASE, 0x1000, this.ioapic, 'ioapic');
+
+    // INTR chain: PIC → LAPIC LINT0 → vCPU.
+    let lapicRef: Lapic | null = null;
+    this.pic = new Pic8259((level) => lapicRef?.setLint(0, level));
+    this.lapic = new Lapic({
+      id: 0, bus: apicBus, clock: this.clock, bsp: true, extInt: this.pic,
+      onIntrChange: (level) => { this.cpu.intr = level; },
+      onNmi: () => { this.cpu.nmiPending = true; },
+    });
+    lapicRef = this.lapic;
+    this.cpu.intSource = this.lapic;
+    this.cpu.hooks.apicBase = (v) => this.lapic.setHardwareEnabled((v & 0x800n) !== 0n);
+
+    const pic = this.pic, ioapic = this.ioapic;
+    const isa = (irq: number) => {
+      // ISA IRQ0 reaches I/O APIC pin 2 (the MADT's interrupt source override); the others pin = IRQ.
+      const targets: { sink: IrqSink; line: number }[] = [{ sink: pic, line: irq }, { sink: ioapic, line: irq === 0 ? 2 : irq }];
+      return new IrqLine(targets);
+    };
+
+    this.pit = new Pit8254(this.clock, isa(0));
+    this.pit.register(this.io);
+    this.pic.register(this.io);
+    this.rtc = new Rtc146818(this.clock, isa(8), { memoryBytes: bytes });
+    this.rtc.register(this.io);
+    this.serial = COM_PORTS.map((p) => {
+      const u = new Uart16550(this.clock, isa(p.irq), p.base);
+      u.register(this.io);
+      return u;
+    });
+    this.kbc = new I8042(isa(1), isa(12));
+    this.kbc.register(this.io);
+    this.kbc.onReset = () => this.stop({ kind: 'reset' });
+    const p92 = new Port92();
+    p92.register(this.io);
+    p92.onReset = () => this.stop({ kind: 'reset' });
+    new Port80().register(this.io);
+
+    this.pci = new PciBus({ io: this.io, mem: this.mem });
+    this.pci.registerPorts();
+    this.pci.add(new I440fxHostBridge(), 0);
+    const bridge = new Piix3IsaBridge({ pic, ioapic, onReset: () => this.stop({ kind: 'reset' }) });
+    this.pci.add(bridge, 1);
+    this.pci.router = bridge;
+    this.pci.passThrough = bridge;
+    bridge.routePirqs();
+    this.pm = new Piix4Pm({ io: this.io, clock: this.clock, sci: isa(9), onPowerOff: () => this.stop({ kind: 'poweroff' }) });
+    this.pci.add(this.pm, 1, 3);
+    this.pci.assignResources({ ioBase: 0xc000, ioEnd: 0x10000, memBase: PCI_MMIO.base, memEnd: 0xfec00000 });
+
+    const acpi = buildAcpiTables(this.mem, {
+      base: ACPI_BASE, limit: 0x100000, cpus: 1, pciMmio: PCI_MMIO,
+      serialPorts: COM_PORTS.map((p) => ({ base: p.base, irq: p.irq })), rtc: true, i8042: true,
+    });
+    const e820 = buildE820({ ramSize: bytes, biosAreaStart: ACPI_BASE, pciHoleStart: PCI_MMIO.base });
+    loadLinux(this.cpu, this.mem, { kernel: config.kernel, initrd: config.initrd, cmdline: config.cmdline, e820, rsdp: acpi.rsdp });
+  }
+
+  stop(reason: StopReason): void {
+    if (!this.stopped) this.stopped = reason;
+    this.cpu.stopSlice = true;
+  }
+
+  /**
+   * Runs guest code for up to `budget` instructions and fires due timers. Returns the number of
+   * nanoseconds until the next timer when the vCPU is halted (the caller may sleep), else 0.
+   */
+  runSlice(budget: number): number {
+    let next = this.clock.runDue();
+    if (this.stopped) return 0;
+    try {
+      this.cpu.run(budget);
+    } catch (e) {
+      if (e instanceof CpuStop) { this.stop({ kind: 'triple-fault', message: e.message }); return 0; }
+      throw e;
+    }
+    next = this.clock.runDue();
+    if (this.cpu.halted && !this.stopped) {
+      if (!(this.cpu.flags & 0x200) && !this.cpu.nmiPending) {
+        this.stop({ kind: 'hung', message: `vCPU halted with interrupts disabled at ${this.cpu.sreg[1].toString(16)}:${(this.cpu.eip >>> 0).toString(16)}; nothing can wake it` });
+        return 0;
+      }
+      if (this.cpu.intr || this.cpu.nmiPending) return 0;
+      return next < 0 ? 10_000_000 : Math.max(0, next - this.clock.now());
+    }
+    return 0;
+  }
+}

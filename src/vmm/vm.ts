@@ -1,0 +1,98 @@
+// Runs one PcMachine: alternates guest execution slices with timer processing, sleeps while the vCPU is
+// halted, feeds console input to the serial port as fast as the guest accepts it, and reports why the
+// machine stopped. Host-specific waiting is injected, so this also runs in a browser.
+
+import { PcMachine, type PcConfig, type StopReason } from './pc.ts';
+
+export interface VmHost {
+  /** Resolves after `ms` milliseconds, or earlier when `kick()` is called. */
+  sleep(ms: number): Promise<void>;
+  /** Lets the host's event loop run (I/O callbacks) without delay. */
+  yield(): Promise<void>;
+}
+
+export interface VmOptions {
+  config: PcConfig;
+  host: VmHost;
+  /** Bytes the guest wrote to its first serial port. */
+  onConsoleOutput: (data: Uint8Array) => void;
+  /** Reset behaviour: false restarts the machine (a reboot), true stops with reason 'reset'. */
+  noReboot?: boolean;
+}
+
+/**
+ * Instructions per slice: long enough to amortise the loop, short enough that timers fire on time.
+ * Linux calibrates its local APIC timer by counting PIT ticks (4 ms at HZ=250); a slice that runs past
+ * a tick coalesces ticks and skews the calibration, so a slice stays well under a millisecond.
+ */
+const SLICE = 20_000;
+
+export class Vm {
+  machine: PcMachine;
+  private input: number[] = [];
+  private outBuf: number[] = [];
+  private wake: (() => void) | null = null;
+  private quitRequested = false;
+  instructions = 0;
+  readonly startedAt = performance.now();
+
+  constructor(private readonly opts: VmOptions) {
+    this.machine = this.build();
+  }
+
+  private build(): PcMachine {
+    const m = new PcMachine(this.opts.config);
+    m.serial[0].onTransmit = (b) => { this.outBuf.push(b); };
+    return m;
+  }
+
+  /** Queues console input; bytes enter the UART only when its receive FIFO has room. */
+  sendInput(data: Uint8Array): void {
+    for (const b of data) this.input.push(b);
+    this.kick();
+  }
+
+  /** Asks the run loop to stop (the console's quit key). */
+  quit(): void { this.quitRequested = true; this.kick(); }
+
+  private kick(): void { const w = this.wake; this.wake = null; w?.(); }
+
+  private flushOutput(): void {
+    if (this.outBuf.length) { this.opts.onConsoleOutput(Uint8Array.from(this.outBuf)); this.outBuf.length = 0; }
+  }
+
+  /**
+   * Linux's 8250 driver clears the FIFOs when it opens the port, so input is held until the guest has
+   * enabled the receive interrupt, then offered byte by byte while the FIFO accepts it.
+   */
+  private feedInput(): void {
+    const uart = this.machine.serial[0];
+    if (!this.input.length || !uart.rxInterruptEnabled()) return;
+    let n = 0;
+    while (n < this.input.length && uart.receive(this.input[n])) n++;
+    if (n) this.input.splice(0, n);
+  }
+
+  async run(): Promise<StopReason | { kind: 'quit' }> {
+    const host = this.opts.host;
+    let slices = 0;
+    for (;;) {
+      if (this.quitRequested) { this.flushOutput(); return { kind: 'quit' }; }
+      this.feedInput();
+      const before = this.machine.cpu.instructions;
+      const sleepNs = this.machine.runSlice(SLICE);
+      this.instructions += this.machine.cpu.instructions - before;
+      this.flushOutput();
+      const stop = this.machine.stopped;
+      if (stop) {
+        if (stop.kind === 'reset' && !this.opts.noReboot) { this.machine = this.build(); continue; }
+        return stop;
+      }
+      if (sleepNs > 0) {
+        await new Promise<void>((resolve) => { this.wake = resolve; host.sleep(Math.max(1, Math.floor(sleepNs / 1e6))).then(() => { if (this.wake === resolve) this.wake = null; resolve(); }); });
+      } else if (++slices % 16 === 0) {
+        await host.yield();
+      }
+    }
+  }
+}
