@@ -32,6 +32,11 @@ export interface PcConfig {
   kernel: Uint8Array;
   initrd?: Uint8Array;
   cmdline: string;
+  /**
+   * Add-on devices (disks, NICs): each is called once the chipset exists and before PCI resources are
+   * assigned and firmware tables are built, typically to `pci.add(fn, allocatePciSlot())`.
+   */
+  devices?: ((m: PcMachine) => void)[];
 }
 
 /** Why the machine stopped running guest code. */
@@ -58,6 +63,9 @@ export class PcMachine {
   readonly kbc: I8042;
   readonly pm: Piix4Pm;
   readonly pci: PciBus;
+  readonly apicBus: ApicBus;
+  /** PCI slots 0 (host bridge) and 1 (PIIX3/PIIX4 functions) are the chipset's; devices get the next free one. */
+  private nextSlot = 2;
   /** Set when the guest asked for power-off or reset, or the vCPU stopped for good. */
   stopped: StopReason | null = null;
 
@@ -68,6 +76,7 @@ export class PcMachine {
     this.cpu.features.apic = true;
 
     const apicBus = new ApicBus();
+    this.apicBus = apicBus;
     apicBus.mapMmio(this.mem);
     this.ioapic = new Ioapic(apicBus);
     this.mem.mapMmio(IOAPIC_BASE, 0x1000, this.ioapic, 'ioapic');
@@ -119,6 +128,7 @@ export class PcMachine {
     bridge.routePirqs();
     this.pm = new Piix4Pm({ io: this.io, clock: this.clock, sci: isa(9), onPowerOff: () => this.stop({ kind: 'poweroff' }) });
     this.pci.add(this.pm, 1, 3);
+    for (const attach of config.devices ?? []) attach(this);
     this.pci.assignResources({ ioBase: 0xc000, ioEnd: 0x10000, memBase: PCI_MMIO.base, memEnd: 0xfec00000 });
 
     const acpi = buildAcpiTables(this.mem, {
@@ -127,6 +137,12 @@ export class PcMachine {
     });
     const e820 = buildE820({ ramSize: bytes, biosAreaStart: ACPI_BASE, pciHoleStart: PCI_MMIO.base });
     loadLinux(this.cpu, this.mem, { kernel: config.kernel, initrd: config.initrd, cmdline: config.cmdline, e820, rsdp: acpi.rsdp });
+  }
+
+  /** The next free PCI slot for an add-on device (virtio, NICs). */
+  allocatePciSlot(): number {
+    if (this.nextSlot > 31) throw new Error('no free PCI slot left (32 per bus)');
+    return this.nextSlot++;
   }
 
   stop(reason: StopReason): void {
