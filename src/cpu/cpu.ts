@@ -59,6 +59,8 @@ export interface CpuHooks {
   softInt?(vector: number): boolean;
   /** SYSENTER executed; return true if handled by the host. */
   sysenter?(): boolean;
+  /** IA32_APIC_BASE was written (the local APIC's global enable follows bit 11). */
+  apicBase?(value: bigint): void;
 }
 
 export class CPU {
@@ -202,7 +204,9 @@ export class CPU {
     if (this.fpu.fsw & 0x80) this.fault(EXC_MF);
   }
 
-  cpuidSignature(): number { return 0x6d6; } // family 6, model 13, stepping 6 (a Pentium M class core)
+  // Family 6, model 15, stepping 6 (a Core 2 class core, reporting only what we implement). Linux disables
+  // PAT on P6 models below 15 for an erratum, and treats models from 14 on as having a constant-rate TSC.
+  cpuidSignature(): number { return 0x6f6; }
 
   // ------------------------------------------------------------------------------------------------
   // Flags
@@ -305,6 +309,22 @@ export class CPU {
   /** Evaluates condition code cc (the low nibble of Jcc/SETcc/CMOVcc, SDM vol. 1 Table B-1). */
   cond(cc: number): boolean {
     let r: boolean;
+    if (this.lzMask === ARITH && this.lzOp === LZ_SUB) {
+      // After CMP/SUB (the usual case before a Jcc) every condition is a comparison of the operands,
+      // which are stored unsigned and masked to lzBits.
+      const a = this.lzA, b = this.lzB, sh = 32 - this.lzBits;
+      switch (cc >> 1) {
+        case 0: r = this.getOF() !== 0; break;
+        case 1: r = a < b; break;
+        case 2: r = a === b; break;
+        case 3: r = a <= b; break;
+        case 4: r = this.getSF() !== 0; break;
+        case 5: r = PARITY[this.lzRes & 0xff] !== 0; break;
+        case 6: r = (a << sh) < (b << sh); break;
+        default: r = (a << sh) <= (b << sh); break;
+      }
+      return (cc & 1) ? !r : r;
+    }
     switch (cc >> 1) {
       case 0: r = this.getOF() !== 0; break;
       case 1: r = this.getCF() !== 0; break;
@@ -742,6 +762,35 @@ export class CPU {
     return off & 0xffff;
   }
 
+  /**
+   * Linear address of the memory ModRM operand `m` (m < 0xC0) for a read of `size` bytes, after the
+   * segment checks. One call instead of ea() + lin() keeps the common flat-segment case to a single branch.
+   */
+  eaRead(m: number, size: number): number {
+    const off = this.as32 ? this.ea32(m) : this.ea16(m);
+    const s = this.eaSeg;
+    if (this.segFast[s] & 1) return (this.segBase[s] + off) | 0;
+    return this.linChecked(s, off, size, false);
+  }
+
+  /** Like eaRead, for a write. */
+  eaWrite(m: number, size: number): number {
+    const off = this.as32 ? this.ea32(m) : this.ea16(m);
+    const s = this.eaSeg;
+    if (this.segFast[s] & 2) return (this.segBase[s] + off) | 0;
+    return this.linChecked(s, off, size, true);
+  }
+
+  /**
+   * For a read-modify-write: like eaWrite, and the page(s) are checked writable before anything is read,
+   * so a fault leaves the destination and the flags untouched. A TLB write permission implies read.
+   */
+  eaRmw(m: number, size: number): number {
+    const l = this.eaWrite(m, size);
+    if (!(this.tlbFlags[l >>> 12] & this.wrMask) || (l & 0xfff) > 0x1000 - size) this.probeWrite(l, size);
+    return l;
+  }
+
   /** Segment for an instruction's default DS-relative access (string sources, XLAT, moffs). */
   dataSeg(): number { return this.segOverride >= 0 ? this.segOverride : DS; }
 
@@ -831,6 +880,7 @@ export class CPU {
    * Returns early when the vCPU halts or an instruction sets `stopSlice`.
    */
   run(budget: number): number {
+    const table = ops1;
     let n = 0;
     this.stopSlice = false;
     while (n < budget && !this.stopSlice) {
@@ -844,7 +894,13 @@ export class CPU {
             else if (this.nmiPending || (this.flags & IF)) { this.serviceInterrupt(); }
           }
           const tf = this.flags & TF;
-          this.step();
+          // step(), inlined: this loop runs once per guest instruction.
+          this.prevEip = this.eip;
+          this.segOverride = -1;
+          this.os32 = this.as32 = this.cs32;
+          this.rep = 0;
+          this.lock = false;
+          table[this.fetch8()](this);
           n++;
           if (tf) this.singleStepTrap();
           if (this.stopSlice || this.halted) break;

@@ -48,8 +48,11 @@ export function loadFxsave(c: CPU, img: Uint8Array): boolean {
   const mxcsr = dv.getUint32(24, true);
   if (mxcsr & ~MXCSR_MASK) return false;
   const f = c.fpu;
-  f.fcw = dv.getUint16(0, true);
+  // Like FLDCW: reserved FCW bits 7 and 13-15 load as 0, bit 6 as 1 (SDM vol. 1 Figure 8-6); ES and B
+  // follow from the loaded flags and masks, whatever the image says (both as on the host).
+  f.fcw = (dv.getUint16(0, true) & 0x1f3f) | 0x40;
   f.statusWord = dv.getUint16(2, true);
+  if (f.fsw & ~f.fcw & 0x3f) f.fsw |= 0x8080; else f.fsw &= ~0x8080;
   f.fop = dv.getUint16(6, true) & 0x7ff;
   f.fip = dv.getUint32(8, true) | 0;
   f.fcs = dv.getUint16(12, true);

@@ -39,22 +39,19 @@ export function linWrite(c: CPU, lin: number, sz: number, v: number): void {
  * fault leaves the destination and flags untouched. Only call for m < 0xC0.
  */
 export function rmLin(c: CPU, m: number, sz: number, write: boolean): number {
-  const off = c.ea(m);
-  const l = c.lin(c.eaSeg, off, sz, write);
-  if (write) c.probeWrite(l, sz);
-  return l;
+  return write ? c.eaRmw(m, sz) : c.eaRead(m, sz);
 }
 
 /** Reads the r/m operand (after fetchModrm). */
 export function rmRead(c: CPU, m: number, sz: number): number {
   if (m >= 0xc0) return regGet(c, m & 7, sz);
-  return linRead(c, rmLin(c, m, sz, false), sz);
+  return linRead(c, c.eaRead(m, sz), sz);
 }
 
 /** Writes the r/m operand when it was not read first (MOV, SETcc, POP r/m). */
 export function rmWrite(c: CPU, m: number, sz: number, v: number): void {
   if (m >= 0xc0) regSet(c, m & 7, sz, v);
-  else linWrite(c, rmLin(c, m, sz, true), sz, v);
+  else linWrite(c, c.eaRmw(m, sz), sz, v);
 }
 
 /**
@@ -72,6 +69,19 @@ export function rmModify(c: CPU, m: number, sz: number, f: (old: number) => numb
   if (r !== undefined) linWrite(c, l, sz, r);
 }
 
+// Read-modify-write without a callback: rmwRead returns the old value of the r/m operand (memory is
+// probed for write first) and remembers where it lives; rmwWrite stores the new value there. Nothing may
+// start another RMW in between. This replaces closures that rmModify would allocate on every execution.
+let rmwAddr = 0;
+export function rmwRead(c: CPU, m: number, sz: number): number {
+  if (m >= 0xc0) return regGet(c, m & 7, sz);
+  rmwAddr = c.eaRmw(m, sz);
+  return linRead(c, rmwAddr, sz);
+}
+export function rmwWrite(c: CPU, m: number, sz: number, v: number): void {
+  if (m >= 0xc0) regSet(c, m & 7, sz, v); else linWrite(c, rmwAddr, sz, v);
+}
+
 // --- ALU (ADD OR ADC SBB AND SUB XOR CMP, in ModRM /reg order) ---
 
 export const ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7;
@@ -79,27 +89,39 @@ export const ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4, ALU
 /** Computes `a op b` on unsigned `sz`-byte values, sets the flags, and returns the (unsigned) result. */
 export function alu(c: CPU, op: number, a: number, b: number, sz: number): number {
   const bits = sz << 3;
+  const mask = sz === 4 ? -1 : sz === 2 ? 0xffff : 0xff;
   let r: number;
+  // The lazy state is stored inline (rather than through setLazy) to keep this function small enough
+  // for V8 to inline into the handlers.
   switch (op) {
-    case ALU_ADD: r = trunc(a + b, sz); c.setLazy(LZ_ADD, a, b, r, bits); return r;
-    case ALU_OR: r = trunc(a | b, sz); c.setResultFlags(r, bits, 0); return r;
-    case ALU_ADC: { const cin = c.getCF(); r = trunc(a + b + cin, sz); c.lzCin = cin; c.setLazy(LZ_ADC, a, b, r, bits); return r; }
-    case ALU_SBB: { const cin = c.getCF(); r = trunc(a - b - cin, sz); c.lzCin = cin; c.setLazy(LZ_SBB, a, b, r, bits); return r; }
-    case ALU_AND: r = trunc(a & b, sz); c.setResultFlags(r, bits, 0); return r;
-    case ALU_XOR: r = trunc(a ^ b, sz); c.setResultFlags(r, bits, 0); return r;
-    default: r = trunc(a - b, sz); c.setLazy(LZ_SUB, a, b, r, bits); return r; // SUB, CMP
+    case ALU_ADD: r = ((a + b) & mask) >>> 0; c.lzOp = LZ_ADD; break;
+    case ALU_ADC: { const cin = c.getCF(); r = ((a + b + cin) & mask) >>> 0; c.lzCin = cin; c.lzOp = LZ_ADC; break; }
+    case ALU_SBB: { const cin = c.getCF(); r = ((a - b - cin) & mask) >>> 0; c.lzCin = cin; c.lzOp = LZ_SBB; break; }
+    case ALU_SUB: case ALU_CMP: r = ((a - b) & mask) >>> 0; c.lzOp = LZ_SUB; break;
+    default:
+      r = ((op === ALU_OR ? a | b : op === ALU_AND ? a & b : a ^ b) & mask) >>> 0;
+      c.setResultFlags(r, bits, 0);
+      return r;
   }
+  c.lzA = a; c.lzB = b; c.lzRes = r; c.lzBits = bits; c.lzMask = ARITH;
+  return r;
 }
 
+// INC/DEC leave CF alone. Only CF is folded into `flags` (not all pending flags, as setLazy with a
+// partial mask would): every other arithmetic flag is about to be replaced by the new lazy state.
 export function inc(c: CPU, a: number, sz: number): number {
   const r = trunc(a + 1, sz);
-  c.setLazy(LZ_ADD, a, 1, r, sz << 3, ARITH & ~CF);
+  c.flags = (c.flags & ~CF) | c.getCF();
+  c.lzOp = LZ_ADD; c.lzA = a; c.lzB = 1; c.lzRes = r; c.lzBits = sz << 3;
+  c.lzMask = ARITH & ~CF;
   return r;
 }
 
 export function dec(c: CPU, a: number, sz: number): number {
   const r = trunc(a - 1, sz);
-  c.setLazy(LZ_SUB, a, 1, r, sz << 3, ARITH & ~CF);
+  c.flags = (c.flags & ~CF) | c.getCF();
+  c.lzOp = LZ_SUB; c.lzA = a; c.lzB = 1; c.lzRes = r; c.lzBits = sz << 3;
+  c.lzMask = ARITH & ~CF;
   return r;
 }
 

@@ -5,14 +5,16 @@ import type { CPU } from './cpu.ts';
 import { def1, def2, ops1, ops2 } from './optable.ts';
 import {
   ALU_CMP, alu, dec, div, idiv, imul1, imulTrunc, inc, linRead, linWrite, mul, neg, osz, regGet,
-  regSet, rmLin, rmModify, rmRead, rmWrite, sext, shift, shiftDouble, trunc,
+  regSet, rmLin, rmRead, rmWrite, rmwRead, rmwWrite, sext, shift, shiftDouble, trunc,
 } from './operands.ts';
 import {
-  AF, CF, CS, DF, DS, ES, EXC_BR, EXC_OF, FS, GS, PF, SF, SS, ZF, EXC_UD,
+  AF, CF, CS, DF, DS, ES, EXC_BR, EXC_OF, FS, GS, OF, PF, SF, SS, ZF, EXC_UD,
 } from './constants.ts';
 import { farCall, farJump, farReturn, iret, loadSegment } from './system.ts';
 
 const ALU_NAMES = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
+// 8-bit register index (AL CL DL BL AH CH DH BH) → byte offset in r8.
+const R8 = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
 
 // --- Prefixes (SDM vol. 2 §2.1.1) ---
 
@@ -61,98 +63,136 @@ function checkLockable(c: CPU): void {
 }
 
 // --- ALU: 00-3F (op Eb,Gb / Ev,Gv / Gb,Eb / Gv,Ev / AL,Ib / eAX,Iv) ---
+// Each handler reads its operands straight from the register views or memory with the operand size
+// decided once (no per-call closures, no size switches): these are the most executed instructions.
 
 for (let op = 0; op < 8; op++) {
   const base = op << 3;
   const name = ALU_NAMES[op];
   const noWrite = op === ALU_CMP;
-  const rmReg = (sz: number) => (c: CPU) => {
+  def1(base, name, (c) => {
     const m = c.fetchModrm();
-    const b = regGet(c, (m >> 3) & 7, sz);
-    if (noWrite) alu(c, op, rmRead(c, m, sz), b, sz);
-    else rmModify(c, m, sz, (a) => alu(c, op, a, b, sz));
-  };
-  def1(base, name, rmReg(1));
-  def1(base + 1, name, (c) => rmReg(osz(c))(c));
-  const regRm = (sz: number) => (c: CPU) => {
-    const m = c.fetchModrm();
-    const r = (m >> 3) & 7;
-    const v = alu(c, op, regGet(c, r, sz), rmRead(c, m, sz), sz);
-    if (!noWrite) regSet(c, r, sz, v);
-  };
-  const rr1 = regRm(1), rr2 = regRm(2), rr4 = regRm(4);
-  def1(base + 2, name, rr1);
-  def1(base + 3, name, (c) => (c.os32 ? rr4(c) : rr2(c)));
-  def1(base + 4, name, (c) => { const v = alu(c, op, c.r8[0], c.fetch8(), 1); if (!noWrite) c.r8[0] = v; });
-  def1(base + 5, name, (c) => {
-    const sz = osz(c);
-    const v = alu(c, op, regGet(c, 0, sz), trunc(c.fetchImm(), sz), sz);
-    if (!noWrite) regSet(c, 0, sz, v);
+    const b = c.r8[R8[(m >> 3) & 7]];
+    if (m >= 0xc0) { const i = R8[m & 7]; const v = alu(c, op, c.r8[i], b, 1); if (!noWrite) c.r8[i] = v; return; }
+    if (noWrite) { alu(c, op, c.readLin8(c.eaRead(m, 1)), b, 1); return; }
+    const l = c.eaRmw(m, 1);
+    c.writeLin8(l, alu(c, op, c.readLin8(l), b, 1));
   });
-}
-// Use fast specialised register paths for the common 32-bit forms of 01/03/29/2B/31/33/39/3B.
-{
-  const fast = (op: number, base: number) => {
-    const noWrite = op === ALU_CMP;
-    const slow1 = ops1[base + 1], slow3 = ops1[base + 3];
-    ops1[base + 1] = (c) => {
-      if (!c.os32) return slow1(c);
-      const m = c.fetch8();
-      c.modrm = m;
+  def1(base + 1, name, (c) => {
+    const m = c.fetchModrm();
+    if (c.os32) {
       const b = c.r32[(m >> 3) & 7] >>> 0;
       if (m >= 0xc0) { const v = alu(c, op, c.r32[m & 7] >>> 0, b, 4); if (!noWrite) c.r32[m & 7] = v; return; }
-      if (noWrite) { alu(c, op, linRead(c, rmLin(c, m, 4, false), 4), b, 4); return; }
-      const l = rmLin(c, m, 4, true);
+      if (noWrite) { alu(c, op, c.readLin32(c.eaRead(m, 4)) >>> 0, b, 4); return; }
+      const l = c.eaRmw(m, 4);
       c.writeLin32(l, alu(c, op, c.readLin32(l) >>> 0, b, 4));
-    };
-    ops1[base + 3] = (c) => {
-      if (!c.os32) return slow3(c);
-      const m = c.fetch8();
-      c.modrm = m;
-      const r = (m >> 3) & 7;
-      const src = m >= 0xc0 ? c.r32[m & 7] >>> 0 : c.readLin32(rmLin(c, m, 4, false)) >>> 0;
+    } else {
+      const b = c.r16[((m >> 3) & 7) << 1];
+      if (m >= 0xc0) { const v = alu(c, op, c.r16[(m & 7) << 1], b, 2); if (!noWrite) c.r16[(m & 7) << 1] = v; return; }
+      if (noWrite) { alu(c, op, c.readLin16(c.eaRead(m, 2)), b, 2); return; }
+      const l = c.eaRmw(m, 2);
+      c.writeLin16(l, alu(c, op, c.readLin16(l), b, 2));
+    }
+  });
+  def1(base + 2, name, (c) => {
+    const m = c.fetchModrm();
+    const i = R8[(m >> 3) & 7];
+    const src = m >= 0xc0 ? c.r8[R8[m & 7]] : c.readLin8(c.eaRead(m, 1));
+    const v = alu(c, op, c.r8[i], src, 1);
+    if (!noWrite) c.r8[i] = v;
+  });
+  def1(base + 3, name, (c) => {
+    const m = c.fetchModrm();
+    const r = (m >> 3) & 7;
+    if (c.os32) {
+      const src = m >= 0xc0 ? c.r32[m & 7] >>> 0 : c.readLin32(c.eaRead(m, 4)) >>> 0;
       const v = alu(c, op, c.r32[r] >>> 0, src, 4);
       if (!noWrite) c.r32[r] = v;
-    };
-  };
-  for (let op = 0; op < 8; op++) fast(op, op << 3);
+    } else {
+      const src = m >= 0xc0 ? c.r16[(m & 7) << 1] : c.readLin16(c.eaRead(m, 2));
+      const v = alu(c, op, c.r16[r << 1], src, 2);
+      if (!noWrite) c.r16[r << 1] = v;
+    }
+  });
+  def1(base + 4, name, (c) => { const v = alu(c, op, c.r8[0], c.fetch8(), 1); if (!noWrite) c.r8[0] = v; });
+  def1(base + 5, name, (c) => {
+    if (c.os32) { const v = alu(c, op, c.r32[0] >>> 0, c.fetch32() >>> 0, 4); if (!noWrite) c.r32[0] = v; }
+    else { const v = alu(c, op, c.r16[0], c.fetch16(), 2); if (!noWrite) c.r16[0] = v; }
+  });
 }
 
-// Group 1: 80 Eb,Ib / 81 Ev,Iv / 82 Eb,Ib (alias of 80 in 32-bit mode) / 83 Ev,Ib sign-extended
-const group1 = (c: CPU, sz: number, immSz: number) => {
+// Group 1: 80 Eb,Ib / 81 Ev,Iv / 82 Eb,Ib (alias of 80 in 32-bit mode) / 83 Ev,Ib sign-extended.
+// The immediate follows the ModRM displacement, so the address is computed before it is fetched.
+const group1b = (c: CPU) => {
   const m = c.fetchModrm();
   const op = (m >> 3) & 7;
-  if (op === ALU_CMP) {
-    const a = rmRead(c, m, sz);
-    const b = immSz === 1 ? trunc(sext(c.fetch8(), 1), sz) : trunc(c.fetchImm(), sz);
-    alu(c, op, a, b, sz);
+  if (m >= 0xc0) {
+    const i = R8[m & 7];
+    const v = alu(c, op, c.r8[i], c.fetch8(), 1);
+    if (op !== ALU_CMP) c.r8[i] = v;
+    return;
+  }
+  if (op === ALU_CMP) { const a = c.readLin8(c.eaRead(m, 1)); alu(c, op, a, c.fetch8(), 1); return; }
+  const l = c.eaRmw(m, 1);
+  c.writeLin8(l, alu(c, op, c.readLin8(l), c.fetch8(), 1));
+};
+/** 81/83 with `imm8` telling whether the immediate is a sign-extended byte. */
+const group1v = (c: CPU, imm8: boolean) => {
+  const m = c.fetchModrm();
+  const op = (m >> 3) & 7;
+  if (c.os32) {
+    if (m >= 0xc0) {
+      const b = (imm8 ? (c.fetch8() << 24) >> 24 : c.fetch32()) >>> 0;
+      const v = alu(c, op, c.r32[m & 7] >>> 0, b, 4);
+      if (op !== ALU_CMP) c.r32[m & 7] = v;
+      return;
+    }
+    if (op === ALU_CMP) {
+      const a = c.readLin32(c.eaRead(m, 4)) >>> 0;
+      alu(c, op, a, (imm8 ? (c.fetch8() << 24) >> 24 : c.fetch32()) >>> 0, 4);
+      return;
+    }
+    const l = c.eaRmw(m, 4);
+    const b = (imm8 ? (c.fetch8() << 24) >> 24 : c.fetch32()) >>> 0;
+    c.writeLin32(l, alu(c, op, c.readLin32(l) >>> 0, b, 4));
     return;
   }
   if (m >= 0xc0) {
-    const b = immSz === 1 ? trunc(sext(c.fetch8(), 1), sz) : trunc(c.fetchImm(), sz);
-    regSet(c, m & 7, sz, alu(c, op, regGet(c, m & 7, sz), b, sz));
+    const b = imm8 ? ((c.fetch8() << 24) >> 24) & 0xffff : c.fetch16();
+    const v = alu(c, op, c.r16[(m & 7) << 1], b, 2);
+    if (op !== ALU_CMP) c.r16[(m & 7) << 1] = v;
     return;
   }
-  // The immediate follows the ModRM displacement, so compute the address before fetching it.
-  const l = rmLin(c, m, sz, true);
-  const b = immSz === 1 ? trunc(sext(c.fetch8(), 1), sz) : trunc(c.fetchImm(), sz);
-  linWrite(c, l, sz, alu(c, op, linRead(c, l, sz), b, sz));
+  if (op === ALU_CMP) {
+    const a = c.readLin16(c.eaRead(m, 2));
+    alu(c, op, a, imm8 ? ((c.fetch8() << 24) >> 24) & 0xffff : c.fetch16(), 2);
+    return;
+  }
+  const l = c.eaRmw(m, 2);
+  const b = imm8 ? ((c.fetch8() << 24) >> 24) & 0xffff : c.fetch16();
+  c.writeLin16(l, alu(c, op, c.readLin16(l), b, 2));
 };
-def1(0x80, 'grp1', (c) => group1(c, 1, 1));
-def1(0x81, 'grp1', (c) => group1(c, osz(c), 4));
-def1(0x82, 'grp1', (c) => group1(c, 1, 1));
-def1(0x83, 'grp1', (c) => group1(c, osz(c), 1));
+def1(0x80, 'grp1', group1b);
+def1(0x81, 'grp1', (c) => group1v(c, false));
+def1(0x82, 'grp1', group1b);
+def1(0x83, 'grp1', (c) => group1v(c, true));
 
 // TEST 84/85, A8/A9
-def1(0x84, 'test', (c) => { const m = c.fetchModrm(); alu(c, 4, rmRead(c, m, 1), regGet(c, (m >> 3) & 7, 1), 1); });
-def1(0x85, 'test', (c) => { const sz = osz(c); const m = c.fetchModrm(); alu(c, 4, rmRead(c, m, sz), regGet(c, (m >> 3) & 7, sz), sz); });
+def1(0x84, 'test', (c) => { const m = c.fetchModrm(); alu(c, 4, rmRead(c, m, 1), c.r8[R8[(m >> 3) & 7]], 1); });
+def1(0x85, 'test', (c) => {
+  const m = c.fetchModrm();
+  if (c.os32) {
+    const a = m >= 0xc0 ? c.r32[m & 7] : c.readLin32(c.eaRead(m, 4));
+    c.setResultFlags((a & c.r32[(m >> 3) & 7]) >>> 0, 32, 0);
+  } else alu(c, 4, rmRead(c, m, 2), c.r16[((m >> 3) & 7) << 1], 2);
+});
 def1(0xa8, 'test', (c) => { alu(c, 4, c.r8[0], c.fetch8(), 1); });
 def1(0xa9, 'test', (c) => { const sz = osz(c); alu(c, 4, regGet(c, 0, sz), trunc(c.fetchImm(), sz), sz); });
 
 // INC/DEC r16/32: 40-4F
 for (let r = 0; r < 8; r++) {
-  def1(0x40 + r, 'inc', (c) => { const sz = osz(c); regSet(c, r, sz, inc(c, regGet(c, r, sz), sz)); });
-  def1(0x48 + r, 'dec', (c) => { const sz = osz(c); regSet(c, r, sz, dec(c, regGet(c, r, sz), sz)); });
+  def1(0x40 + r, 'inc', (c) => { if (c.os32) c.r32[r] = inc(c, c.r32[r] >>> 0, 4); else c.r16[r << 1] = inc(c, c.r16[r << 1], 2); });
+  def1(0x48 + r, 'dec', (c) => { if (c.os32) c.r32[r] = dec(c, c.r32[r] >>> 0, 4); else c.r16[r << 1] = dec(c, c.r16[r << 1], 2); });
 }
 
 // PUSH/POP r: 50-5F
@@ -230,9 +270,19 @@ def1(0x6b, 'imul', (c) => {
   regSet(c, (m >> 3) & 7, sz, imulTrunc(c, a, trunc(sext(c.fetch8(), 1), sz), sz));
 });
 def2(0xaf, 'imul', (c) => {
-  const sz = osz(c); const m = c.fetchModrm();
+  const m = c.fetchModrm();
   const r = (m >> 3) & 7;
-  regSet(c, r, sz, imulTrunc(c, regGet(c, r, sz), rmRead(c, m, sz), sz));
+  if (c.os32) {
+    const b = m >= 0xc0 ? c.r32[m & 7] : c.readLin32(c.eaRead(m, 4));
+    const a = c.r32[r];
+    // Math.imul gives the low half; the product is exact in a double only when it fits in 2^53, so the
+    // overflow test uses the double product only to decide whether the low half sign-extends to it.
+    const lo = Math.imul(a, b);
+    const p = a * b;
+    const exact = p >= -0x8000000000000 && p <= 0x8000000000000 ? p === lo : false;
+    c.r32[r] = lo;
+    c.setResultFlags(lo >>> 0, 32, exact ? 0 : CF | OF);
+  } else regSet(c, r, 2, imulTrunc(c, c.r16[r << 1], rmRead(c, m, 2), 2));
 });
 
 // Jcc rel8 (70-7F), rel16/32 (0F 80-8F)
@@ -257,27 +307,35 @@ for (let cc = 0; cc < 16; cc++) {
 // XCHG/MOV/LEA/POP r/m
 def1(0x86, 'xchg', (c) => {
   const m = c.fetchModrm(); const r = (m >> 3) & 7;
-  rmModify(c, m, 1, (old) => { const v = regGet(c, r, 1); regSet(c, r, 1, old); return v; });
+  const old = rmwRead(c, m, 1); const v = regGet(c, r, 1); regSet(c, r, 1, old); rmwWrite(c, m, 1, v);
 });
 def1(0x87, 'xchg', (c) => {
   const sz = osz(c); const m = c.fetchModrm(); const r = (m >> 3) & 7;
-  rmModify(c, m, sz, (old) => { const v = regGet(c, r, sz); regSet(c, r, sz, old); return v; });
+  const old = rmwRead(c, m, sz); const v = regGet(c, r, sz); regSet(c, r, sz, old); rmwWrite(c, m, sz, v);
 });
-def1(0x88, 'mov', (c) => { const m = c.fetchModrm(); rmWrite(c, m, 1, regGet(c, (m >> 3) & 7, 1)); });
+def1(0x88, 'mov', (c) => {
+  const m = c.fetchModrm();
+  const v = c.r8[R8[(m >> 3) & 7]];
+  if (m >= 0xc0) c.r8[R8[m & 7]] = v; else c.writeLin8(c.eaWrite(m, 1), v);
+});
 def1(0x89, 'mov', (c) => {
   const m = c.fetchModrm();
   if (c.os32) {
     const v = c.r32[(m >> 3) & 7];
-    if (m >= 0xc0) c.r32[m & 7] = v; else { const off = c.ea(m); c.writeLin32(c.lin(c.eaSeg, off, 4, true), v); } // ea() sets eaSeg: call it first
-  } else rmWrite(c, m, 2, c.r16[((m >> 3) & 7) << 1]);
+    if (m >= 0xc0) c.r32[m & 7] = v; else c.writeLin32(c.eaWrite(m, 4), v);
+  } else {
+    const v = c.r16[((m >> 3) & 7) << 1];
+    if (m >= 0xc0) c.r16[(m & 7) << 1] = v; else c.writeLin16(c.eaWrite(m, 2), v);
+  }
 });
-def1(0x8a, 'mov', (c) => { const m = c.fetchModrm(); regSet(c, (m >> 3) & 7, 1, rmRead(c, m, 1)); });
+def1(0x8a, 'mov', (c) => {
+  const m = c.fetchModrm();
+  c.r8[R8[(m >> 3) & 7]] = m >= 0xc0 ? c.r8[R8[m & 7]] : c.readLin8(c.eaRead(m, 1));
+});
 def1(0x8b, 'mov', (c) => {
   const m = c.fetchModrm();
-  if (c.os32) {
-    if (m >= 0xc0) c.r32[(m >> 3) & 7] = c.r32[m & 7];
-    else { const off = c.ea(m); c.r32[(m >> 3) & 7] = c.readLin32(c.lin(c.eaSeg, off, 4, false)); }
-  } else regSet(c, (m >> 3) & 7, 2, rmRead(c, m, 2));
+  if (c.os32) c.r32[(m >> 3) & 7] = m >= 0xc0 ? c.r32[m & 7] : c.readLin32(c.eaRead(m, 4));
+  else c.r16[((m >> 3) & 7) << 1] = m >= 0xc0 ? c.r16[(m & 7) << 1] : c.readLin16(c.eaRead(m, 2));
 });
 def1(0x8c, 'mov', (c) => {
   const m = c.fetchModrm();
@@ -290,7 +348,7 @@ def1(0x8d, 'lea', (c) => {
   const m = c.fetchModrm();
   if (m >= 0xc0) c.ud();
   const off = c.ea(m);
-  regSet(c, (m >> 3) & 7, osz(c), trunc(off, osz(c)));
+  if (c.os32) c.r32[(m >> 3) & 7] = off; else c.r16[((m >> 3) & 7) << 1] = off;
 });
 def1(0x8e, 'mov', (c) => {
   const m = c.fetchModrm();
@@ -345,13 +403,13 @@ def1(0xa3, 'mov', (c) => { const o = moffs(c); if (c.os32) c.wr32(c.dataSeg(), o
 
 // MOV r, imm (B0-BF)
 for (let r = 0; r < 8; r++) {
-  def1(0xb0 + r, 'mov', (c) => regSet(c, r, 1, c.fetch8()));
+  def1(0xb0 + r, 'mov', (c) => { c.r8[R8[r]] = c.fetch8(); });
   def1(0xb8 + r, 'mov', (c) => { if (c.os32) c.r32[r] = c.fetch32(); else c.r16[r << 1] = c.fetch16(); });
 }
 
 // Group 2 shifts: C0/C1 by imm8, D0/D1 by 1, D2/D3 by CL
-const group2 = (c: CPU, sz: number, countKind: number) => {
-  const m = c.fetchModrm();
+const group2 = (c: CPU, sz: number, countKind: number) => group2m(c, c.fetchModrm(), sz, countKind);
+const group2m = (c: CPU, m: number, sz: number, countKind: number) => {
   const op = (m >> 3) & 7;
   if (m >= 0xc0) {
     const count = countKind === 0 ? c.fetch8() : countKind === 1 ? 1 : c.r8[4];
@@ -365,11 +423,26 @@ const group2 = (c: CPU, sz: number, countKind: number) => {
   if (r >= 0) linWrite(c, l, sz, r);
 };
 def1(0xc0, 'grp2', (c) => group2(c, 1, 0));
-def1(0xc1, 'grp2', (c) => group2(c, osz(c), 0));
+def1(0xc1, 'grp2', (c) => {
+  if (!c.os32) { group2(c, 2, 0); return; }
+  // 32-bit shift of a register by an immediate, the common case, without the generic shift's size logic.
+  const m = c.fetchModrm();
+  const op = (m >> 3) & 7;
+  if (m < 0xc0 || (op !== 4 && op !== 5 && op !== 7)) { group2m(c, m, 4, 0); return; }
+  const count = c.fetch8() & 31;
+  if (count === 0) return;
+  const a = c.r32[m & 7];
+  let r: number, cf: number, of: number;
+  if (op === 4) { r = a << count; cf = (a >>> (32 - count)) & 1; of = ((r >>> 31) ^ cf) ? OF : 0; }
+  else if (op === 5) { r = a >>> count; cf = (a >>> (count - 1)) & 1; of = a < 0 ? OF : 0; }
+  else { r = a >> count; cf = (a >> (count - 1)) & 1; of = 0; }
+  c.r32[m & 7] = r;
+  c.setResultFlags(r >>> 0, 32, cf | of | AF);
+});
 def1(0xd0, 'grp2', (c) => group2(c, 1, 1));
-def1(0xd1, 'grp2', (c) => group2(c, osz(c), 1));
+def1(0xd1, 'grp2', (c) => group2(c, c.os32 ? 4 : 2, 1));
 def1(0xd2, 'grp2', (c) => group2(c, 1, 2));
-def1(0xd3, 'grp2', (c) => group2(c, osz(c), 2));
+def1(0xd3, 'grp2', (c) => group2(c, c.os32 ? 4 : 2, 2));
 
 // RET near (C2 imm16, C3)
 def1(0xc2, 'ret', (c) => {
@@ -579,8 +652,8 @@ const group3 = (c: CPU, sz: number) => {
       alu(c, 4, a, b, sz);
       return;
     }
-    case 2: rmModify(c, m, sz, (a) => trunc(~a, sz)); return;
-    case 3: rmModify(c, m, sz, (a) => neg(c, a, sz)); return;
+    case 2: rmwWrite(c, m, sz, trunc(~rmwRead(c, m, sz), sz)); return;
+    case 3: rmwWrite(c, m, sz, neg(c, rmwRead(c, m, sz), sz)); return;
     case 4: mul(c, rmRead(c, m, sz), sz); return;
     case 5: imul1(c, rmRead(c, m, sz), sz); return;
     case 6: div(c, rmRead(c, m, sz), sz); return;
@@ -594,8 +667,8 @@ def1(0xf7, 'grp3', (c) => group3(c, osz(c)));
 def1(0xfe, 'grp4', (c) => {
   const m = c.fetchModrm();
   const op = (m >> 3) & 7;
-  if (op === 0) rmModify(c, m, 1, (a) => inc(c, a, 1));
-  else if (op === 1) rmModify(c, m, 1, (a) => dec(c, a, 1));
+  if (op === 0) rmwWrite(c, m, 1, inc(c, rmwRead(c, m, 1), 1));
+  else if (op === 1) rmwWrite(c, m, 1, dec(c, rmwRead(c, m, 1), 1));
   else c.ud();
 });
 def1(0xff, 'grp5', (c) => {
@@ -603,8 +676,8 @@ def1(0xff, 'grp5', (c) => {
   const op = (m >> 3) & 7;
   const sz = osz(c);
   switch (op) {
-    case 0: rmModify(c, m, sz, (a) => inc(c, a, sz)); return;
-    case 1: rmModify(c, m, sz, (a) => dec(c, a, sz)); return;
+    case 0: rmwWrite(c, m, sz, inc(c, rmwRead(c, m, sz), sz)); return;
+    case 1: rmwWrite(c, m, sz, dec(c, rmwRead(c, m, sz), sz)); return;
     case 2: {
       const t = rmRead(c, m, sz);
       if ((t >>> 0) > c.segLimit[CS]) c.gp(0);
@@ -707,35 +780,42 @@ def2(0xad, 'shrd', dblShift(false, true));
 const cmpxchg = (sz: number) => (c: CPU) => {
   const m = c.fetchModrm();
   const r = (m >> 3) & 7;
-  rmModify(c, m, sz, (dst) => {
-    const acc = regGet(c, 0, sz);
-    alu(c, ALU_CMP, acc, dst, sz);
-    if (acc === dst) return regGet(c, r, sz);
-    if (m >= 0xc0) { regSet(c, 0, sz, dst); return dst; }
-    regSet(c, 0, sz, dst);
-    return dst;
-  });
+  const dst = rmwRead(c, m, sz);
+  const acc = regGet(c, 0, sz);
+  alu(c, ALU_CMP, acc, dst, sz);
+  if (acc === dst) { rmwWrite(c, m, sz, regGet(c, r, sz)); return; }
+  regSet(c, 0, sz, dst);
+  rmwWrite(c, m, sz, dst);
 };
-def2(0xb0, 'cmpxchg', cmpxchg(1));
-def2(0xb1, 'cmpxchg', (c) => cmpxchg(osz(c))(c));
+const cmpxchg1 = cmpxchg(1), cmpxchg2 = cmpxchg(2), cmpxchg4 = cmpxchg(4);
+def2(0xb0, 'cmpxchg', cmpxchg1);
+def2(0xb1, 'cmpxchg', (c) => (c.os32 ? cmpxchg4(c) : cmpxchg2(c)));
 
 // XADD (0F C0/C1)
 const xadd = (sz: number) => (c: CPU) => {
   const m = c.fetchModrm();
   const r = (m >> 3) & 7;
-  rmModify(c, m, sz, (dst) => {
-    const src = regGet(c, r, sz);
-    const sum = alu(c, 0, dst, src, sz);
-    regSet(c, r, sz, dst);
-    return sum;
-  });
+  const dst = rmwRead(c, m, sz);
+  const src = regGet(c, r, sz);
+  const sum = alu(c, 0, dst, src, sz);
+  regSet(c, r, sz, dst);
+  rmwWrite(c, m, sz, sum);
 };
-def2(0xc0, 'xadd', xadd(1));
-def2(0xc1, 'xadd', (c) => xadd(osz(c))(c));
+const xadd1 = xadd(1), xadd2 = xadd(2), xadd4 = xadd(4);
+def2(0xc0, 'xadd', xadd1);
+def2(0xc1, 'xadd', (c) => (c.os32 ? xadd4(c) : xadd2(c)));
 
 // MOVZX/MOVSX (0F B6/B7/BE/BF)
-def2(0xb6, 'movzx', (c) => { const m = c.fetchModrm(); regSet(c, (m >> 3) & 7, osz(c), rmRead(c, m, 1)); });
-def2(0xb7, 'movzx', (c) => { const m = c.fetchModrm(); regSet(c, (m >> 3) & 7, osz(c), rmRead(c, m, 2)); });
+def2(0xb6, 'movzx', (c) => {
+  const m = c.fetchModrm();
+  const v = m >= 0xc0 ? c.r8[R8[m & 7]] : c.readLin8(c.eaRead(m, 1));
+  if (c.os32) c.r32[(m >> 3) & 7] = v; else c.r16[((m >> 3) & 7) << 1] = v;
+});
+def2(0xb7, 'movzx', (c) => {
+  const m = c.fetchModrm();
+  const v = m >= 0xc0 ? c.r16[(m & 7) << 1] : c.readLin16(c.eaRead(m, 2));
+  if (c.os32) c.r32[(m >> 3) & 7] = v; else c.r16[((m >> 3) & 7) << 1] = v;
+});
 def2(0xbe, 'movsx', (c) => { const m = c.fetchModrm(); const sz = osz(c); regSet(c, (m >> 3) & 7, sz, trunc(sext(rmRead(c, m, 1), 1), sz)); });
 def2(0xbf, 'movsx', (c) => { const m = c.fetchModrm(); const sz = osz(c); regSet(c, (m >> 3) & 7, sz, trunc(sext(rmRead(c, m, 2), 2), sz)); });
 

@@ -724,7 +724,12 @@ sdef(0xae, NP, 'grp15', (c) => {
       if (c.cr0 & (CR0_TS | CR0_EM)) c.fault(EXC_NM);
       decodeMem(c, m);
       checkAlign(c);
-      if (g === 0) c.wrBytes(mSeg, mOff, storeFxsave(c, img512), 512);
+      if (g === 0) {
+        // The whole 512-byte area must be writable, but bytes 288-511 are left as they were (SDM vol. 2
+        // "FXSAVE": reserved/available to software in the 32-bit layout).
+        c.probeWrite(c.lin(mSeg, mOff, 512, true), 512);
+        c.wrBytes(mSeg, mOff, storeFxsave(c, img512), 288);
+      }
       else {
         c.rdBytes(mSeg, mOff, 512, img512);
         if (!loadFxsave(c, img512)) c.gp(0);

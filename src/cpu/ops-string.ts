@@ -23,9 +23,9 @@ function decCounter(c: CPU): void { if (c.as32) c.r32[1] = (c.r32[1] - 1) | 0; e
  * Runs `body` once without REP, or up to the count with REP. `cmp` instructions stop on the REPE/REPNE
  * condition. Registers are updated after each completed iteration.
  */
-function repeat(c: CPU, cmp: boolean, body: () => void): void {
+function repeat(c: CPU, cmp: boolean, body: () => void, n = 0): void {
   if (c.rep === 0) { body(); return; }
-  let n = 0;
+  if (n >= REP_CHUNK) { if (counter(c) !== 0) c.eip = c.prevEip; return; }
   while (counter(c) !== 0) {
     body();
     decCounter(c);
@@ -34,17 +34,62 @@ function repeat(c: CPU, cmp: boolean, body: () => void): void {
   }
 }
 
+/**
+ * REP MOVS/STOS fast path (32-bit addresses, DF=0, flat segments): copies or fills as many whole elements
+ * as lie in the current source and destination pages with one TLB check per page. It stops, leaving the
+ * registers exact, wherever the per-element path must take over: an element straddling a page, a page not
+ * yet in the TLB with the needed permission (the per-element path then walks, and faults precisely), MMIO
+ * (never has fast-path TLB bits), or a destination overlapping just above the source (MOVS must then
+ * replicate the pattern element by element, not memmove). Returns the elements done.
+ */
+function repFast(c: CPU, sz: number, src: number, fill: number, limit: number): number {
+  if (!c.as32 || (c.flags & DF) || !(c.segFast[ES] & 2) || (src >= 0 && !(c.segFast[src] & 1))) return 0;
+  const r = c.r32, pool = c.pool;
+  let done = 0;
+  while (done < limit) {
+    const count = r[1] >>> 0;
+    if (count === 0) break;
+    const dl = (c.segBase[ES] + r[7]) | 0;
+    const dv = dl >>> 12;
+    if (!(c.tlbFlags[dv] & c.wrMask)) break;
+    let k = Math.min(count, limit - done, ((0x1000 - (dl & 0xfff)) / sz) | 0);
+    const dh = c.tlbHost[dv] | (dl & 0xfff);
+    if (src >= 0) {
+      const sl = (c.segBase[src] + r[6]) | 0;
+      const sv = sl >>> 12;
+      if (!(c.tlbFlags[sv] & c.rdMask)) break;
+      k = Math.min(k, ((0x1000 - (sl & 0xfff)) / sz) | 0);
+      if (k === 0) break;
+      const sh = c.tlbHost[sv] | (sl & 0xfff);
+      const bytes = k * sz;
+      if (dh > sh && dh < sh + bytes) break;
+      pool.copyWithin(dh, sh, sh + bytes);
+      r[6] = (r[6] + bytes) | 0;
+    } else {
+      if (k === 0) break;
+      if (sz === 1) pool.fill(fill, dh, dh + k);
+      else if (sz === 2) for (let i = 0; i < k; i++) c.dv.setUint16(dh + 2 * i, fill, true);
+      else for (let i = 0; i < k; i++) c.dv.setInt32(dh + 4 * i, fill, true);
+    }
+    r[7] = (r[7] + k * sz) | 0;
+    r[1] = (r[1] - k) | 0;
+    done += k;
+  }
+  return done;
+}
+
 const stringOps = (sz1: boolean) => {
   const size = (c: CPU) => (sz1 ? 1 : osz(c));
   const step = (c: CPU, sz: number) => ((c.flags & DF) ? -sz : sz);
 
   const movs = (c: CPU) => {
     const sz = size(c), d = step(c, sz), src = c.dataSeg();
+    const done = c.rep ? repFast(c, sz, src, 0, REP_CHUNK) : 0;
     repeat(c, false, () => {
       const v = linRead(c, c.lin(src, indexReg(c, 6), sz, false), sz);
       linWrite(c, c.lin(ES, indexReg(c, 7), sz, true), sz, v);
       advance(c, 6, d); advance(c, 7, d);
-    });
+    }, done);
   };
   const cmps = (c: CPU) => {
     const sz = size(c), d = step(c, sz), src = c.dataSeg();
@@ -58,10 +103,11 @@ const stringOps = (sz1: boolean) => {
   const stos = (c: CPU) => {
     const sz = size(c), d = step(c, sz);
     const v = regGet(c, 0, sz);
+    const done = c.rep ? repFast(c, sz, -1, v, REP_CHUNK) : 0;
     repeat(c, false, () => {
       linWrite(c, c.lin(ES, indexReg(c, 7), sz, true), sz, v);
       advance(c, 7, d);
-    });
+    }, done);
   };
   const lods = (c: CPU) => {
     const sz = size(c), d = step(c, sz), src = c.dataSeg();

@@ -334,7 +334,7 @@ function unpackEnv(c: CPU, os32: boolean): void {
   const real = !(c.cr0 & CR0_PE) || (c.flags & VM) !== 0;
   let tags: number;
   if (os32) {
-    f.fcw = dv.getUint16(0, true);
+    f.fcw = fcwValue(dv.getUint16(0, true));
     f.statusWord = dv.getUint16(4, true);
     tags = dv.getUint16(8, true);
     if (real) {
@@ -346,7 +346,7 @@ function unpackEnv(c: CPU, os32: boolean): void {
       f.fdp = dv.getUint32(20, true) | 0; f.fds = dv.getUint16(24, true);
     }
   } else {
-    f.fcw = dv.getUint16(0, true);
+    f.fcw = fcwValue(dv.getUint16(0, true));
     f.statusWord = dv.getUint16(2, true);
     tags = dv.getUint16(4, true);
     f.fip = dv.getUint16(6, true); f.fcs = real ? 0 : dv.getUint16(8, true);
@@ -364,6 +364,10 @@ function syncSummary(c: CPU): void {
   const f = c.fpu;
   if (f.fsw & ~f.fcw & EXC_BITS) f.fsw |= FSW_ES | FSW_B; else f.fsw &= ~(FSW_ES | FSW_B);
 }
+
+/** A loaded control word keeps only its defined bits (masks, PC, RC and the 287's infinity control,
+ *  bit 12); reserved bits 7 and 13-15 read as 0 and bit 6 as 1 (SDM vol. 1 Figure 8-6; the host agrees). */
+const fcwValue = (v: number) => (v & 0x1f3f) | 0x40;
 
 function fninit(c: CPU): void { c.fpu.reset(); }
 
@@ -396,7 +400,9 @@ function memArith(c: CPU, opByte: number, m: number): void {
     compareDone(c, f80Compare(A, B, c.fpu.fcw, false) | loadFlags, op === 3 ? 1 : 0);
     return;
   }
-  const flags = arith(op, R, A, B, c.fpu.fcw) | loadFlags;
+  let flags = arith(op, R, A, B, c.fpu.fcw);
+  // Divide-by-zero outranks a denormal operand (SDM vol. 1 §4.9.2), also one loaded from memory.
+  flags |= flags & FE_ZE ? loadFlags & ~FE_DE : loadFlags;
   storeResult(c, 0, R, flags);
 }
 
@@ -409,8 +415,8 @@ function regArith(c: CPU, opByte: number, m: number): void {
   const toSti = opByte !== 0xd8;
   const popAfter = opByte === 0xde;
   if (op === 2 || op === 3) {
-    // FCOM/FCOMP ST(i) (DC/DE aliases behave the same).
-    compare(c, i, false, op === 3 ? 1 : 0);
+    // FCOM/FCOMP ST(i); the undocumented DC D0+i/DC D8+i are FCOM/FCOMP and DE D0+i is FCOMP.
+    compare(c, i, false, op === 3 || popAfter ? 1 : 0);
     return;
   }
   if (toSti && op >= 4) op ^= 1;
@@ -426,6 +432,17 @@ function regArith(c: CPU, opByte: number, m: number): void {
   const flags = arith(op, R, A, B, c.fpu.fcw);
   const stored = storeResult(c, dst, R, flags);
   if (popAfter && (stored || !(flags & ~c.fpu.fcw & (FE_IE | FE_ZE | FE_DE)))) pop(c);
+}
+
+/**
+ * FXTRACT/FPTAN/FSINCOS with ST7 in use: a stack overflow. Masked, both results are the indefinite:
+ * ST0 is overwritten and another indefinite pushed (SDM vol. 1 §8.5.1.1 masked response; matches the host).
+ */
+function stackFullPair(c: CPU): void {
+  if (overflow(c)) return;
+  setIndefinite(R); setSt(c, 0, R);
+  c.fpu.top = (c.fpu.top - 1) & 7;
+  setSt(c, 0, R);
 }
 
 /** Unary ST0 operations of D9 E0-FF. */
@@ -459,10 +476,14 @@ function d9Special(c: CPU, m: number): void {
   // Operations on ST0 (and ST1) producing a result.
   const two = m === 0xf1 || m === 0xf3 || m === 0xf5 || m === 0xf8 || m === 0xf9 || m === 0xfd;
   if (isEmpty(c, 0) || (two && isEmpty(c, 1))) {
+    // C2 ("argument out of range") is defined, and 0, for the trigonometric instructions.
+    // FPREM/FPREM1 likewise clear C2 (and C1) but keep C0 and C3 (as on the host).
+    if (m === 0xf2 || m === 0xfb || m === 0xfe || m === 0xff || m === 0xf5 || m === 0xf8) setCond(c, 0, FSW_C2);
     if (!underflow(c)) {
       setIndefinite(R);
       if (m === 0xf1 || m === 0xf3 || m === 0xf9) { setSt(c, 1, R); pop(c); }
-      else if (m === 0xf2 || m === 0xf4 || m === 0xfb) { setSt(c, 0, R); push(c, R2.set(R)); }
+      // Two results: both indefinite; the push overwrites ST7 without a second (overflow) fault.
+      else if (m === 0xf2 || m === 0xf4 || m === 0xfb) { setSt(c, 0, R); c.fpu.top = (c.fpu.top - 1) & 7; setSt(c, 0, R); }
       else setSt(c, 0, R);
     }
     return;
@@ -475,20 +496,23 @@ function d9Special(c: CPU, m: number): void {
     case 0xf9: { getSt(c, 1, B); if (storeResult(c, 1, R, f80Yl2xp1(R, A, B, cw))) pop(c); return; }
     case 0xf3: { getSt(c, 1, B); if (storeResult(c, 1, R, f80Atan2(R, B, A, cw))) pop(c); return; }
     case 0xf2: { // FPTAN: ST0 = tan, then push 1.0; out of range: C2=1, stack unchanged
+      // A full stack is an overflow before the operand is looked at (the host agrees).
+      if (!isEmpty(c, 7)) { setCond(c, 0, FSW_C2); stackFullPair(c); return; }
       const fl = f80Tan(R, A, cw);
       if (fl & FSW_C2) { setCond(c, FSW_C2, FSW_C1 | FSW_C2); return; }
       setCond(c, 0, FSW_C2);
-      if (!isEmpty(c, 7)) { overflow(c); return; }
       if (!storeResult(c, 0, R, fl)) return;
-      R2.se = 0x3fff; R2.hi = 0x80000000; R2.lo = 0;
+      // 1.0 is pushed, unless the result is a NaN: then the NaN is pushed again (SDM vol. 2 "FPTAN").
+      if (isNaN80(R)) R2.set(R); else { R2.se = 0x3fff; R2.hi = 0x80000000; R2.lo = 0; }
       push(c, R2);
       return;
     }
     case 0xfb: { // FSINCOS: ST0 = sin, push cos
+      // A full stack is an overflow before the operand is looked at (the host agrees).
+      if (!isEmpty(c, 7)) { setCond(c, 0, FSW_C2); stackFullPair(c); return; }
       const fl = f80SinCos(R, R2, A, cw);
       if (fl & FSW_C2) { setCond(c, FSW_C2, FSW_C1 | FSW_C2); return; }
       setCond(c, 0, FSW_C2);
-      if (!isEmpty(c, 7)) { overflow(c); return; }
       if (!storeResult(c, 0, R, fl)) return;
       push(c, R2);
       setCond(c, fl, FSW_C1);
@@ -502,7 +526,7 @@ function d9Special(c: CPU, m: number): void {
       return;
     }
     case 0xf4: { // FXTRACT: ST0 = exponent, then push significand
-      if (!isEmpty(c, 7)) { overflow(c); return; }
+      if (!isEmpty(c, 7)) { stackFullPair(c); return; }
       const fl = f80Extract(R2, R, A, cw);
       if (!storeResult(c, 0, R, fl)) return;
       push(c, R2);
@@ -511,9 +535,15 @@ function d9Special(c: CPU, m: number): void {
     case 0xf5: case 0xf8: { // FPREM1, FPREM: C0 C1 C3 quotient bits, C2 incomplete
       getSt(c, 1, B);
       const fl = f80Prem(R, A, B, cw, m === 0xf5);
-      const unmasked = report(c, fl);
-      setCond(c, fl);
-      if (unmasked && (fl & ~cw & (FE_IE | FE_ZE | FE_DE))) return;
+      // An unmasked invalid or denormal operand abandons the instruction before any result exists, so
+      // a result's underflow is not reported then (SDM vol. 1 §8.5).
+      const abandon = (fl & ~cw & (FE_IE | FE_DE)) !== 0;
+      report(c, abandon ? fl & (FE_IE | FE_DE) : fl);
+      // Without a quotient (a NaN operand, an invalid operation, an abandoned one) C1 and C2 are
+      // cleared and C0 and C3 keep their values (host behaviour; the SDM gives no rule for these cases).
+      const noQuotient = abandon || (fl & FE_IE) !== 0 || isNaN80(A) || isNaN80(B);
+      setCond(c, noQuotient ? 0 : fl, noQuotient ? FSW_C1 | FSW_C2 : FSW_C0 | FSW_C1 | FSW_C2 | FSW_C3);
+      if (abandon) return;
       setSt(c, 0, R);
       return;
     }
@@ -534,11 +564,12 @@ function fcmov(c: CPU, m: number, negate: boolean): void {
     default: cond = c.getPF() !== 0; break;
   }
   if (negate) cond = !cond;
+  // A stack underflow stores the indefinite whether or not the condition holds, and C1 changes only
+  // then (SDM vol. 2 "FCMOVcc": "C1 set to 0 if stack underflow occurred"; the host agrees).
   if (isEmpty(c, 0) || isEmpty(c, i)) {
-    if (!underflow(c) && cond) { setIndefinite(R); setSt(c, 0, R); }
+    if (!underflow(c)) { setIndefinite(R); setSt(c, 0, R); }
     return;
   }
-  setCond(c, 0, FSW_C1);
   if (cond) setSt(c, 0, getSt(c, i, R));
 }
 
@@ -551,6 +582,13 @@ function fxch(c: CPU, i: number): void {
   getSt(c, 0, A); getSt(c, i, B);
   setSt(c, 0, B); setSt(c, i, A);
   setCond(c, 0, FSW_C1);
+}
+
+/** FST/FSTP ST(i) and the undocumented FSTP aliases D9 D8+i, DF D0+i, DF D8+i. */
+function fstSti(c: CPU, i: number, popAfter: boolean): void {
+  if (isEmpty(c, 0)) { if (underflow(c)) return; setIndefinite(R); } else { getSt(c, 0, R); setCond(c, 0, FSW_C1); }
+  setSt(c, i, R);
+  if (popAfter) pop(c);
 }
 
 /** FLD ST(i) / m: pushes a copy (SNaN sources raise IE and load quieted). */
@@ -573,8 +611,9 @@ def1(0xd9, 'fpu', (c) => {
   if (m < 0xc0) {
     const off = c.ea(m);
     const seg = c.eaSeg;
-    const control = op >= 4;
-    check(c, control && op !== 4 && op !== 5 ? true : control);
+    // Only FNSTENV and FNSTCW are non-waiting; FLDENV and FLDCW raise a pending #MF first like any
+    // other x87 instruction (SDM vol. 1 §8.3.11, §8.6; the host agrees).
+    check(c, op >= 6);
     switch (op) {
       case 0: { recordIp(c, 0xd9, m); recordDp(c, off, seg); const fl = loadMem(c, M_F32, seg, off, R); fldValue(c, R, fl); return; }
       case 2: case 3: {
@@ -589,11 +628,13 @@ def1(0xd9, 'fpu', (c) => {
         unpackEnv(c, c.os32);
         return;
       }
-      case 5: c.fpu.fcw = c.rd16(seg, off) | 0x40; syncSummary(c); return; // FLDCW (bit 6 reads as 1)
+      case 5: c.fpu.fcw = fcwValue(c.rd16(seg, off)); syncSummary(c); return; // FLDCW
       case 6: { // FNSTENV: then all exceptions masked (SDM vol. 2 "FSTENV")
         const n = packEnv(c, c.os32);
         c.wrBytes(seg, off, envBuf, n);
+        // With every exception masked nothing is pending any more: ES and B clear (as on the host).
         c.fpu.fcw |= EXC_BITS;
+        syncSummary(c);
         return;
       }
       case 7: c.wr16(seg, off, c.fpu.fcw); return; // FNSTCW
@@ -605,16 +646,24 @@ def1(0xd9, 'fpu', (c) => {
     recordIp(c, 0xd9, m);
     if (m < 0xc8) { // FLD ST(i)
       const i = m & 7;
-      if (isEmpty(c, i)) { if (underflow(c)) return; setIndefinite(R); } else getSt(c, i, R);
-      push(c, R);
+      if (isEmpty(c, i)) {
+        // An empty source is a stack underflow (C1=0) that takes precedence over a full stack: the
+        // indefinite is pushed over ST7 without a second fault (matches the host).
+        if (underflow(c)) return;
+        setIndefinite(R);
+        c.fpu.top = (c.fpu.top - 1) & 7;
+        setSt(c, 0, R);
+      } else push(c, R.set(getSt(c, i, R)));
     } else fxch(c, m & 7);
     return;
   }
   if (m === 0xd0) return; // FNOP
   if (m >= 0xd8 && m < 0xe0) { // FSTP1 (undocumented alias of FSTP ST(i))
-    const i = m & 7;
-    if (isEmpty(c, 0)) { if (underflow(c)) return; setIndefinite(R); } else getSt(c, 0, R);
-    setSt(c, i, R); pop(c);
+    recordIp(c, 0xd9, m);
+    // Host-specific (AMD): with ST0 empty this alias raises no stack fault and leaves ST(i) alone; it
+    // only clears C1 and pops. (The documented DD D8+i and the DF D0+i/D8+i aliases do fault.)
+    if (isEmpty(c, 0)) { setCond(c, 0, FSW_C1); pop(c); return; }
+    fstSti(c, m & 7, true);
     return;
   }
   recordIp(c, 0xd9, m);
@@ -725,15 +774,10 @@ def1(0xdd, 'fpu', (c) => {
   recordIp(c, 0xdd, m);
   const i = m & 7;
   switch (op) {
-    case 0: setTag(c, phys(c, i), TAG_EMPTY); return; // FFREE
+    // FFREE: the SDM leaves C0-C3 undefined; the host clears C1 (like FINCSTP/FDECSTP) and so do we.
+    case 0: setTag(c, phys(c, i), TAG_EMPTY); setCond(c, 0, FSW_C1); return;
     case 1: fxch(c, i); return;
-    case 2: case 3: { // FST/FSTP ST(i)
-      if (isEmpty(c, 0)) { if (underflow(c)) return; setIndefinite(R); } else getSt(c, 0, R);
-      setSt(c, i, R);
-      setCond(c, 0, FSW_C1);
-      if (op === 3) pop(c);
-      return;
-    }
+    case 2: case 3: fstSti(c, i, op === 3); return; // FST/FSTP ST(i)
     case 4: case 5: { // FUCOM/FUCOMP
       compare(c, i, true, op === 5 ? 1 : 0);
       return;
@@ -750,7 +794,9 @@ def1(0xde, 'fpu', (c) => {
     compare(c, 1, false, 2);
     return;
   }
-  if (m >= 0xd0 && m < 0xe0) { check(c, false); c.ud(); }
+  // DE D0+i is an undocumented alias of FCOMP ST(i) (the host executes it); DE D8+i other than D9 is
+  // reserved: #UD, which the host raises ahead of a pending #MF.
+  if (m >= 0xd8 && m < 0xe0) c.ud();
   regArith(c, 0xde, m);
 });
 
@@ -780,7 +826,10 @@ def1(0xdf, 'fpu', (c) => {
   recordIp(c, 0xdf, m);
   if (m >= 0xe8 && m < 0xf0) { compareI(c, m & 7, true, true); return; } // FUCOMIP
   if (m >= 0xf0 && m < 0xf8) { compareI(c, m & 7, false, true); return; } // FCOMIP
-  if (m < 0xc8) { setTag(c, phys(c, m & 7), TAG_EMPTY); pop(c); return; } // FFREEP (undocumented)
+  if (m < 0xc8) { setTag(c, phys(c, m & 7), TAG_EMPTY); setCond(c, 0, FSW_C1); pop(c); return; } // FFREEP (undocumented)
+  // Undocumented aliases the host executes: FXCH7 (DF C8+i), FSTP8 (DF D0+i), FSTP9 (DF D8+i).
+  if (m < 0xd0) { fxch(c, m & 7); return; }
+  if (m < 0xe0) { fstSti(c, m & 7, true); return; }
   c.ud();
 });
 

@@ -7,7 +7,7 @@
 
 import { AREA, STACK_AT } from './format.ts';
 import { Retry, type Form, type Gen, type Category } from './generate.ts';
-import { edge, f32Bytes, f64Bytes, f80Bytes } from './rng.ts';
+import { edge, f32Bytes, f64Bytes, f80Bytes, type Rng } from './rng.ts';
 
 export const FORMS: Form[] = [];
 
@@ -413,73 +413,382 @@ add({
 });
 
 // ---- x87 ------------------------------------------------------------------------------------
+//
+// Every user-mode x87 form (SDM vol. 2, opcode map Tables A-7 to A-22), including the undocumented
+// register aliases, with edge-biased operands: the special encodings only the extended format has,
+// all rounding and precision controls, unmasked exceptions, and empty or full stacks.
+
+/** 80-bit value from its sign, biased exponent and 64-bit significand. */
+function f80Of(sign: number, exp: number, sig: bigint): Uint8Array {
+  const b = new Uint8Array(10);
+  const dv = new DataView(b.buffer);
+  dv.setBigUint64(0, BigInt.asUintN(64, sig), true);
+  dv.setUint16(8, ((sign & 1) << 15) | (exp & 0x7fff), true);
+  return b;
+}
+const rnd64 = (r: Rng) => (BigInt(r.u32()) << 32n) | BigInt(r.u32());
+const J = 1n << 63n;
+
+/** An 80-bit operand: `f80Bytes` plus the encodings and magnitudes the x87 treats specially. */
+function f80Edge(r: Rng): Uint8Array {
+  const s = r.int(2);
+  switch (r.int(16)) {
+    case 0: { // NaNs with payloads: quiet, signalling (quiet bit 62 clear), the real indefinite
+      const k = r.int(3);
+      if (k === 0) return f80Of(1, 0x7fff, 0xc000000000000000n);
+      // k = 1 quiet, k = 2 signalling (its payload must stay nonzero, or it would be an infinity)
+      const payload = (rnd64(r) & (r.chance(0.5) ? (1n << 62n) - 1n : 0xffn)) | (k === 2 ? 1n : 0n);
+      return f80Of(s, 0x7fff, J | (k === 1 ? 1n << 62n : 0n) | payload);
+    }
+    case 1: return f80Of(s, 0, J | (r.chance(0.5) ? rnd64(r) : 0n)); // pseudo-denormal
+    case 2: return f80Of(s, r.pick([0x7ffe, 0x7ffd, 0x7fc0, 0x43fe, 0x47fe]), J | rnd64(r)); // huge
+    case 3: return f80Of(s, r.pick([1, 2, 0x3c01, 0x3f80, 0x3bcd, 0x3f6a, 0x3f81]), J | rnd64(r)); // tiny (double/single limits)
+    case 4: { // integers and halves near the integer-conversion limits (16/32/64 bits, BCD's 10^18)
+      const e = r.pick([14, 15, 16, 30, 31, 32, 59, 62, 63, 64, 0, 1, 2, 52]);
+      const m = r.chance(0.5) ? J : r.chance(0.5) ? (1n << 64n) - 1n : J | (rnd64(r) & r.pick([0n, 1n << 62n, (1n << 62n) - 1n, 3n]));
+      return f80Of(s, 0x3fff + e, m);
+    }
+    case 5: { // small integers and simple fractions
+      const v = r.range(1, 200) / r.pick([1, 1, 2, 4, 3, 10]);
+      const b = new DataView(new ArrayBuffer(8));
+      b.setFloat64(0, s ? -v : v, true);
+      const hi = b.getUint32(4, true), lo = b.getUint32(0, true);
+      const e = ((hi >>> 20) & 0x7ff) - 1023 + 0x3fff;
+      return f80Of(s, e, J | ((BigInt(hi & 0xfffff) << 32n) | BigInt(lo)) << 11n);
+    }
+    default: return f80Bytes(r);
+  }
+}
+
+/** Sign, exponent and significand of an 80-bit byte image. */
+function f80Parts(b: Uint8Array): { sign: number; exp: number; sig: bigint } {
+  const dv = new DataView(b.buffer, b.byteOffset, 10);
+  const se = dv.getUint16(8, true);
+  return { sign: se >> 15, exp: se & 0x7fff, sig: dv.getBigUint64(0, true) };
+}
+
+/** A finite normal value with its exponent offset from another's (for FPREM, FSCALE, compares). */
+function near(r: Rng, b: Uint8Array, maxShift: number): Uint8Array {
+  const p = f80Parts(b);
+  if (p.exp === 0x7fff || p.exp === 0) return f80Edge(r);
+  const e = Math.min(0x7ffe, Math.max(1, p.exp + r.range(-maxShift, maxShift)));
+  const sig = r.chance(0.3) ? p.sig : J | rnd64(r);
+  return f80Of(r.chance(0.8) ? p.sign : r.int(2), e, sig | J);
+}
+
+interface X87Opts {
+  /** ST0's value (default f80Edge) */
+  st0?: (g: Gen) => Uint8Array;
+  /** ST1's value, given ST0's */
+  st1?: (g: Gen, st0: Uint8Array) => Uint8Array;
+  /** probability that an unmasked exception is already pending (FSW.ES) */
+  pending?: number;
+  /** force a random rounding control (constants, FRNDINT, stores) */
+  anyRc?: boolean;
+}
 
 /** A random but self-consistent x87 state (plus SSE state left at its default). */
-export function x87State(g: Gen): void {
-  const fx = g.fx ?? g.fxDefault.slice();
-  const dv = new DataView(fx.buffer, fx.byteOffset);
-  const r = g.r;
-  let fcw = 0x037f;
-  if (r.chance(0.5)) fcw = (fcw & ~0x0c00) | (r.int(4) << 10); // rounding control
-  if (r.chance(0.4)) fcw = (fcw & ~0x0300) | (r.pick([0, 2, 3]) << 8); // precision control
-  if (r.chance(0.15)) fcw &= ~(r.u32() & 0x3f); // some exceptions unmasked
-  const top = r.int(8);
-  const depth = r.chance(0.1) ? 8 : r.int(8);
-  let ftw = 0;
-  for (let i = 0; i < depth; i++) ftw |= 1 << ((top + i) & 7);
-  let fsw = top << 11;
-  if (r.chance(0.2)) fsw |= r.u32() & 0x473f & ~0x40; // sticky flags and condition codes
-  if (fsw & ~fcw & 0x3f) fsw |= 0x8080; // an unmasked exception is pending: ES and B
-  dv.setUint16(0, fcw, true);
-  dv.setUint16(2, fsw, true);
-  fx[4] = ftw;
-  for (let i = 0; i < 8; i++) fx.set(f80Bytes(r), 32 + 16 * i);
-  g.fx = fx;
+function x87With(o: X87Opts = {}) {
+  return (g: Gen): void => {
+    const fx = g.fx ?? g.fxDefault.slice();
+    const dv = new DataView(fx.buffer, fx.byteOffset);
+    const r = g.r;
+    let fcw = 0x037f;
+    if (o.anyRc || r.chance(0.5)) fcw = (fcw & ~0x0c00) | (r.int(4) << 10); // rounding control
+    if (r.chance(0.4)) fcw = (fcw & ~0x0300) | (r.pick([0, 2, 3]) << 8); // precision control
+    if (r.chance(0.15)) fcw &= ~(r.u32() & 0x3f); // some exceptions unmasked
+    const top = r.int(8);
+    // Empty and full stacks (underflow, overflow), occasionally holes in the tags.
+    const depth = r.chance(0.12) ? 8 : r.chance(0.08) ? 0 : r.int(9);
+    let ftw = 0;
+    for (let i = 0; i < depth; i++) ftw |= 1 << ((top + i) & 7);
+    if (r.chance(0.1)) ftw ^= 1 << r.int(8);
+    let fsw = top << 11;
+    if (r.chance(0.2)) fsw |= r.u32() & 0x473f & ~0x40; // sticky flags and condition codes
+    if (o.pending !== undefined && r.chance(o.pending)) {
+      const e = 1 << r.int(6);
+      fcw &= ~e;
+      fsw |= e;
+    } else if (o.pending !== undefined) fsw &= ~(~fcw & 0x3f);
+    if (fsw & ~fcw & 0x3f) fsw |= 0x8080; // an unmasked exception is pending: ES and B
+    dv.setUint16(0, fcw, true);
+    dv.setUint16(2, fsw, true);
+    fx[4] = ftw;
+    const st0 = o.st0 ? o.st0(g) : f80Edge(r);
+    fx.set(st0, 32);
+    fx.set(o.st1 ? o.st1(g, st0) : r.chance(0.2) ? near(r, st0, 3) : f80Edge(r), 48);
+    for (let i = 2; i < 8; i++) fx.set(f80Edge(r), 32 + 16 * i);
+    // ST(i) forms: the other operand is sometimes equal to ST0 (compares, FSUB to zero...).
+    if (g.opreg > 0 && r.chance(0.15)) fx.set(r.chance(0.6) ? st0 : near(r, st0, 2), 32 + 16 * g.opreg);
+    g.fx = fx;
+  };
 }
+
+/** The default x87 state (MMX rows build theirs on it). */
+export const x87State = x87With();
+
+// ---- memory operand values
 
 const f32mem = (g: Gen) => f32Bytes(g.r);
 const f64mem = (g: Gen) => f64Bytes(g.r);
-const f80mem = (g: Gen) => f80Bytes(g.r);
-const X: [string, string, string, number, ((g: Gen) => Uint8Array)?][] = [
-  // name, mnemonic, template, memory bytes, memory value
-  ['fld m32', 'fld', 'D9 /0:m', 4, f32mem],
-  ['fld m64', 'fld', 'DD /0:m', 8, f64mem],
-  ['fld m80', 'fld', 'DB /5:m', 10, f80mem],
-  ['fld st(i)', 'fld', 'D9 C0+r', 0],
-  ['fild m32', 'fild', 'DB /0:m', 4],
-  ['fild m16', 'fild', 'DF /0:m', 2],
-  ['fst m64', 'fst', 'DD /2:m', 8],
-  ['fstp m80', 'fst', 'DB /7:m', 10],
-  ['fst m32', 'fst', 'D9 /2:m', 4],
-  ['fistp m32', 'fist', 'DB /3:m', 4],
-  ['fist m16', 'fist', 'DF /2:m', 2],
-  ['fadd m32', 'fadd', 'D8 /0:m', 4, f32mem],
-  ['fadd m64', 'fadd', 'DC /0:m', 8, f64mem],
-  ['fadd st, st(i)', 'fadd', 'D8 C0+r', 0],
-  ['faddp st(i), st', 'fadd', 'DE C0+r', 0],
-  ['fsub st, st(i)', 'fsub', 'D8 E0+r', 0],
-  ['fsubr m64', 'fsub', 'DC /5:m', 8, f64mem],
-  ['fmul st, st(i)', 'fmul', 'D8 C8+r', 0],
-  ['fmul m64', 'fmul', 'DC /1:m', 8, f64mem],
-  ['fdiv st, st(i)', 'fdiv', 'D8 F0+r', 0],
-  ['fdivr st(i), st', 'fdiv', 'DC F0+r', 0],
-  ['fsqrt', 'fsqrt', 'D9 FA', 0],
-  ['fchs', 'fchs', 'D9 E0', 0],
-  ['fabs', 'fabs', 'D9 E1', 0],
-  ['fxch st(i)', 'fxch', 'D9 C8+r', 0],
-  ['fld1', 'fldconst', 'D9 E8', 0],
-  ['fldz', 'fldconst', 'D9 EE', 0],
-  ['frndint', 'frndint', 'D9 FC', 0],
-  ['fcom st(i)', 'fcom', 'D8 D0+r', 0],
-  ['fucomp st(i)', 'fcom', 'DD E8+r', 0],
-  ['fcomi st, st(i)', 'fcomi', 'DB F0+r', 0],
-  ['fucomip st, st(i)', 'fcomi', 'DF E8+r', 0],
-  ['fnstsw ax', 'fnstsw', 'DF E0', 0],
-  ['fnstcw m16', 'fnstcw', 'D9 /7:m', 2],
-  ['fwait', 'fwait', '9B', 0],
-];
-for (const [name, mnem, t, mem, memval] of X) {
-  add({ name, mnem, cat: 'x87', os: 32, mem: mem || 4, t, memval, fpu: x87State });
+const f80mem = (g: Gen) => f80Edge(g.r);
+const I64_EDGE = [0n, 1n, -1n, 2n, 0x7fffffffffffffffn, -0x8000000000000000n, -0x7fffffffffffffffn, 0x8000000n, 10n ** 18n - 1n,
+  -(10n ** 18n), 0x20000000000001n, 0x1fffffffffffffn, 0xfffffffffn];
+function i64mem(g: Gen): Uint8Array {
+  const b = new Uint8Array(8);
+  const v = g.r.chance(0.4) ? g.r.pick(I64_EDGE) : g.r.chance(0.5) ? BigInt.asIntN(64, rnd64(g.r)) >> BigInt(g.r.int(63)) : BigInt(edge(g.r, 32) | 0);
+  new DataView(b.buffer).setBigInt64(0, v, true);
+  return b;
+}
+/** Packed BCD: 18 digits (mostly valid), a sign byte whose bits 0-6 are ignored (SDM vol. 1 §4.7). */
+function bcdmem(g: Gen): Uint8Array {
+  const r = g.r;
+  const b = new Uint8Array(10);
+  const n = r.pick([0, 1, 2, 5, 9, 18, 18]);
+  for (let d = 0; d < n; d++) {
+    const digit = r.chance(0.3) ? 9 : r.int(10);
+    b[d >> 1] |= digit << (4 * (d & 1));
+  }
+  b[9] = (r.chance(0.5) ? 0x80 : 0) | (r.chance(0.1) ? r.u32() & 0x7f : 0);
+  return b;
+}
+
+// ---- ST0/ST1 operand shapes for particular instructions
+
+/** A double's bytes as an 80-bit value (FSIN etc. arguments in ordinary ranges). */
+function f80FromNumber(v: number): Uint8Array {
+  if (v === 0 || !Number.isFinite(v)) return f80Of(v < 0 || Object.is(v, -0) ? 1 : 0, v === 0 ? 0 : 0x7fff, v === 0 ? 0n : J);
+  const b = new DataView(new ArrayBuffer(8));
+  b.setFloat64(0, v, true);
+  const hi = b.getUint32(4, true), lo = b.getUint32(0, true);
+  let e = (hi >>> 20) & 0x7ff;
+  let m = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+  if (e === 0) { e = 1; while (!(m & (1n << 52n))) { m <<= 1n; e--; } } else m |= 1n << 52n;
+  return f80Of(hi >>> 31, e - 1023 + 0x3fff, m << 11n);
+}
+/** Perturbs the significand's low bits (extended-precision operands, not just doubles). */
+function jitter(r: Rng, b: Uint8Array): Uint8Array {
+  const p = f80Parts(b);
+  if (p.exp === 0 || p.exp === 0x7fff || !r.chance(0.7)) return b;
+  return f80Of(p.sign, p.exp, p.sig ^ (rnd64(r) & 0x7ffn));
+}
+const trigArg = (g: Gen) => {
+  const r = g.r;
+  const k = r.int(10);
+  if (k < 3) return f80Edge(r);
+  if (k < 6) return jitter(r, f80FromNumber((r.u32() / 0x100000000 - 0.5) * r.pick([2, 8, 20, 1000, 1e6])));
+  if (k < 8) return jitter(r, f80FromNumber(r.range(-64, 64) * Math.PI / 4 + (r.chance(0.5) ? 0 : (r.u32() / 0x100000000 - 0.5) * 1e-9)));
+  // Large arguments up to and past the 2^63 limit.
+  return f80Of(r.int(2), 0x3fff + r.pick([20, 40, 62, 63, 64]), J | rnd64(r));
+};
+const unitArg = (g: Gen) => {
+  const r = g.r;
+  if (r.chance(0.25)) return f80Edge(r);
+  const v = (r.u32() / 0x100000000 * 2 - 1) * r.pick([1, 1, 1e-3, 1e-10, 1e-20]);
+  return jitter(r, f80FromNumber(v));
+};
+const l2xArg = (g: Gen) => {
+  const r = g.r;
+  if (r.chance(0.3)) return f80Edge(r);
+  return jitter(r, f80FromNumber(r.pick([1, 2, 0.5, 10, 1e-300, 1e300, 1.0000001, 0.9999999]) * (r.chance(0.5) ? 1 : r.u32() / 0x80000000)));
+};
+const l2xp1Arg = (g: Gen) => {
+  const r = g.r;
+  if (r.chance(0.3)) return f80Edge(r);
+  return jitter(r, f80FromNumber((r.u32() / 0x100000000 * 2 - 1) * 0.2928932 * r.pick([1, 1, 1e-5, 1e-15, 1e-300])));
+};
+const anyY = (g: Gen) => (g.r.chance(0.5) ? f80Edge(g.r) : jitter(g.r, f80FromNumber((g.r.u32() / 0x100000000 - 0.5) * g.r.pick([2, 100, 1e10]))));
+const scaleArg = (g: Gen) => {
+  const r = g.r;
+  if (r.chance(0.3)) return f80Edge(r);
+  const v = r.chance(0.5) ? r.range(-70, 70) : r.range(-40000, 40000) + (r.chance(0.3) ? r.u32() / 0x100000000 : 0);
+  return f80FromNumber(v);
+};
+/** Dividend/divisor pairs for FPREM/FPREM1: mostly finishing (exponent difference < 64), sometimes partial. */
+const premDivisor = (g: Gen, st0: Uint8Array) => (g.r.chance(0.7) ? near(g.r, st0, g.r.chance(0.8) ? 70 : 400) : f80Edge(g.r));
+
+type Row = [name: string, mnem: string, t: string, mem: number, memval?: (g: Gen) => Uint8Array, extra?: Partial<Form>];
+
+const X87_ROWS: Row[] = [];
+const xr = (...row: Row) => X87_ROWS.push(row);
+
+// Arithmetic with a memory operand: D8 m32real, DC m64real, DA m32int, DE m16int (SDM vol. 2 Table A-7..A-19).
+const ARITH_OPS = ['add', 'mul', 'com', 'comp', 'sub', 'subr', 'div', 'divr'];
+/** Undefined-flags key: FCOM/FCOMP share 'fcom'; the reversed forms share their base operation's. */
+const mnemOf = (op: string) => (op === 'com' || op === 'comp' ? 'fcom' : `f${op.replace(/r$/, '')}`);
+for (const [opc, kind, size, val] of [
+  ['D8', 'm32', 4, f32mem], ['DC', 'm64', 8, f64mem], ['DA', 'm32int', 4, (g: Gen) => g.edgeBytes(4)], ['DE', 'm16int', 2, (g: Gen) => g.edgeBytes(2)],
+] as const) {
+  const int = kind.endsWith('int');
+  ARITH_OPS.forEach((op, n) => xr(`f${int ? 'i' : ''}${op} ${kind}`, mnemOf(op), `${opc} /${n}:m`, size, val));
+}
+// Register forms: D8 (ST0 = ST0 op ST(i)), DC (ST(i) = ST(i) op ST0; SUB/SUBR and DIV/DIVR swapped), DE (same, popping).
+ARITH_OPS.forEach((op, n) => xr(`f${op} st, st(i)`, mnemOf(op), `D8 ${hx(0xc0 + 8 * n)}+r`, 0));
+const REV = ['add', 'mul', 'com', 'comp', 'subr', 'sub', 'divr', 'div'];
+REV.forEach((op, n) => {
+  // DC D0+i / DC D8+i are undocumented aliases of FCOM/FCOMP ST(i).
+  if (n === 2 || n === 3) xr(`f${op} st(i) (DC alias)`, 'fcom', `DC ${hx(0xc0 + 8 * n)}+r`, 0, undefined, { weight: 0.2 });
+  else xr(`f${op} st(i), st`, mnemOf(op), `DC ${hx(0xc0 + 8 * n)}+r`, 0);
+});
+REV.forEach((op, n) => {
+  if (n === 2) xr('fcomp st(i) (DE D0 alias)', 'fcom', 'DE D0+r', 0, undefined, { weight: 0.2 });
+  else if (n === 3) {
+    xr('fcompp', 'fcom', 'DE D9', 0);
+    xr('de d8+i (reserved but for D9 = FCOMPP)', 'fcom', 'DE D8+r', 0, undefined, { weight: 0.2 });
+  }
+  else xr(`f${op}p st(i), st`, mnemOf(op), `DE ${hx(0xc0 + 8 * n)}+r`, 0);
+});
+
+// Loads and stores.
+xr('fld m32', 'fld', 'D9 /0:m', 4, f32mem);
+xr('fld m64', 'fld', 'DD /0:m', 8, f64mem);
+xr('fld m80', 'fld', 'DB /5:m', 10, f80mem);
+xr('fld st(i)', 'fld', 'D9 C0+r', 0);
+xr('fst m32', 'fst', 'D9 /2:m', 4);
+xr('fstp m32', 'fst', 'D9 /3:m', 4);
+xr('fst m64', 'fst', 'DD /2:m', 8);
+xr('fstp m64', 'fst', 'DD /3:m', 8);
+xr('fstp m80', 'fst', 'DB /7:m', 10);
+xr('fst st(i)', 'fst', 'DD D0+r', 0);
+xr('fstp st(i)', 'fst', 'DD D8+r', 0);
+xr('fstp1 st(i) (D9 D8 alias)', 'fst', 'D9 D8+r', 0, undefined, { weight: 0.2 });
+xr('fstp8 st(i) (DF D0 alias)', 'fst', 'DF D0+r', 0, undefined, { weight: 0.2 });
+xr('fstp9 st(i) (DF D8 alias)', 'fst', 'DF D8+r', 0, undefined, { weight: 0.2 });
+xr('fild m16', 'fild', 'DF /0:m', 2);
+xr('fild m32', 'fild', 'DB /0:m', 4);
+xr('fild m64', 'fild', 'DF /5:m', 8, i64mem);
+xr('fist m16', 'fist', 'DF /2:m', 2);
+xr('fistp m16', 'fist', 'DF /3:m', 2);
+xr('fist m32', 'fist', 'DB /2:m', 4);
+xr('fistp m32', 'fist', 'DB /3:m', 4);
+xr('fistp m64', 'fist', 'DF /7:m', 8);
+xr('fbld m80', 'fbld', 'DF /4:m', 10, bcdmem);
+xr('fbstp m80', 'fbstp', 'DF /6:m', 10, undefined, { fpu: x87With({ anyRc: true }) });
+xr('fxch st(i)', 'fxch', 'D9 C8+r', 0);
+xr('fxch4 st(i) (DD C8 alias)', 'fxch', 'DD C8+r', 0, undefined, { weight: 0.2 });
+xr('fxch7 st(i) (DF C8 alias)', 'fxch', 'DF C8+r', 0, undefined, { weight: 0.2 });
+for (const [cc, opc, base] of [
+  ['b', 'DA', 0xc0], ['e', 'DA', 0xc8], ['be', 'DA', 0xd0], ['u', 'DA', 0xd8],
+  ['nb', 'DB', 0xc0], ['ne', 'DB', 0xc8], ['nbe', 'DB', 0xd0], ['nu', 'DB', 0xd8],
+] as const) xr(`fcmov${cc} st, st(i)`, 'fcmov', `${opc} ${hx(base)}+r`, 0, undefined, { weight: 0.5 });
+
+// Unary operations, constants, stack control.
+xr('fchs', 'fchs', 'D9 E0', 0);
+xr('fabs', 'fabs', 'D9 E1', 0);
+xr('ftst', 'fcom', 'D9 E4', 0);
+xr('fxam', 'fxam', 'D9 E5', 0);
+for (const [c, b] of [['fld1', 'E8'], ['fldl2t', 'E9'], ['fldl2e', 'EA'], ['fldpi', 'EB'], ['fldlg2', 'EC'], ['fldln2', 'ED'], ['fldz', 'EE']]) {
+  xr(c, 'fldconst', `D9 ${b}`, 0, undefined, { fpu: x87With({ anyRc: true }), weight: 0.5 });
+}
+xr('fsqrt', 'fsqrt', 'D9 FA', 0);
+xr('frndint', 'frndint', 'D9 FC', 0, undefined, { fpu: x87With({ anyRc: true }) });
+xr('fscale', 'fscale', 'D9 FD', 0, undefined, { fpu: x87With({ st1: (g) => scaleArg(g) }) });
+xr('fxtract', 'fxtract', 'D9 F4', 0);
+xr('fprem', 'fprem', 'D9 F8', 0, undefined, { fpu: x87With({ st1: premDivisor }), weight: 1.5 });
+xr('fprem1', 'fprem', 'D9 F5', 0, undefined, { fpu: x87With({ st1: premDivisor }), weight: 1.5 });
+xr('fdecstp', 'fstack', 'D9 F6', 0, undefined, { weight: 0.3 });
+xr('fincstp', 'fstack', 'D9 F7', 0, undefined, { weight: 0.3 });
+xr('ffree st(i)', 'fstack', 'DD C0+r', 0, undefined, { weight: 0.3 });
+xr('ffreep st(i) (DF C0)', 'fstack', 'DF C0+r', 0, undefined, { weight: 0.2 });
+xr('fnop', 'fnop', 'D9 D0', 0, undefined, { weight: 0.3 });
+
+// Comparisons.
+xr('fcom st(i)', 'fcom', 'D8 D0+r', 0);
+xr('fucom st(i)', 'fcom', 'DD E0+r', 0);
+xr('fucomp st(i)', 'fcom', 'DD E8+r', 0);
+xr('fucompp', 'fcom', 'DA E9', 0);
+xr('fcomi st, st(i)', 'fcomi', 'DB F0+r', 0);
+xr('fucomi st, st(i)', 'fcomi', 'DB E8+r', 0);
+xr('fcomip st, st(i)', 'fcomi', 'DF F0+r', 0);
+xr('fucomip st, st(i)', 'fcomi', 'DF E8+r', 0);
+
+// Control and environment (the FN forms do not wait for pending exceptions).
+const pending = { fpu: x87With({ pending: 0.5 }) };
+const fcwmem = (g: Gen) => {
+  const r = g.r;
+  let v = (0x0040 | (r.int(4) << 10) | (r.pick([0, 2, 3, 3]) << 8) | (r.chance(0.7) ? 0x3f : r.u32() & 0x3f)) >>> 0;
+  if (r.chance(0.15)) v = r.u32() & 0xffff; // reserved bits and the infinity-control bit
+  return Uint8Array.of(v & 0xff, v >> 8);
+};
+xr('fldcw m16', 'fldcw', 'D9 /5:m', 2, fcwmem, pending);
+xr('fnstcw m16', 'fnstcw', 'D9 /7:m', 2, undefined, pending);
+xr('fnstsw m16', 'fnstsw', 'DD /7:m', 2, undefined, pending);
+xr('fnstsw ax', 'fnstsw', 'DF E0', 0, undefined, pending);
+xr('fnclex', 'fnclex', 'DB E2', 0, undefined, pending);
+xr('fninit', 'fninit', 'DB E3', 0, undefined, pending);
+xr('fneni (DB E0, no-op)', 'fnop', 'DB E0', 0, undefined, { weight: 0.2 });
+xr('fndisi (DB E1, no-op)', 'fnop', 'DB E1', 0, undefined, { weight: 0.2 });
+xr('fnsetpm (DB E4, no-op)', 'fnop', 'DB E4', 0, undefined, { weight: 0.2 });
+xr('fwait', 'fwait', '9B', 0, undefined, pending);
+
+/** The 28-byte protected-mode environment (SDM vol. 1 Figure 8-9) with plausible fields. */
+function envBytes(g: Gen): Uint8Array {
+  const r = g.r;
+  const b = new Uint8Array(28);
+  const dv = new DataView(b.buffer);
+  const fcw = r.chance(0.8) ? 0x0040 | (r.int(4) << 10) | (r.pick([0, 2, 3]) << 8) | (r.chance(0.7) ? 0x3f : r.u32() & 0x3f) : r.u32() & 0xffff;
+  let fsw = r.int(8) << 11;
+  if (r.chance(0.5)) fsw |= r.u32() & 0x47ff;
+  if (r.chance(0.1)) fsw = r.u32() & 0xffff;
+  let ftw = 0;
+  for (let p = 0; p < 8; p++) ftw |= (r.chance(0.4) ? 3 : r.int(4)) << (2 * p);
+  dv.setUint32(0, (r.chance(0.8) ? 0xffff0000 : r.u32() & 0xffff0000) | fcw, true);
+  dv.setUint32(4, (r.chance(0.8) ? 0xffff0000 : r.u32() & 0xffff0000) | fsw, true);
+  dv.setUint32(8, (r.chance(0.8) ? 0xffff0000 : r.u32() & 0xffff0000) | ftw, true);
+  for (let k = 12; k < 28; k += 4) dv.setUint32(k, r.u32(), true);
+  return b;
+}
+/** FNSTENV/FNSAVE store FIP, FCS, FOP, FDP and FDS (bytes 12-25), which on the host are not reliably
+ *  the input image's: AMD's FXRSTOR loads them only while an exception is pending, and a context switch
+ *  between the harness's FXRSTOR and the instruction can reset them (seen once in 100,000 cases). */
+const ENV_POINTERS: [number, number][] = [[12, 26]];
+xr('fnstenv m28', 'fnstenv', 'D9 /6:m', 28, undefined, { ...pending, memSkip: ENV_POINTERS });
+xr('fldenv m28', 'fldenv', 'D9 /4:m', 28, envBytes, pending);
+xr('fnsave m108', 'fnsave', 'DD /6:m', 108, undefined, { ...pending, memSkip: ENV_POINTERS });
+xr('frstor m108', 'frstor', 'DD /4:m', 108, (g) => {
+  const b = new Uint8Array(108);
+  b.set(envBytes(g));
+  for (let i = 0; i < 8; i++) b.set(f80Edge(g.r), 28 + 10 * i);
+  return b;
+}, pending);
+
+/** A 512-byte FXSAVE image: random x87 and SSE state, MXCSR mostly valid (reserved bits give #GP). */
+function fxImage(g: Gen): Uint8Array {
+  const r = g.r;
+  const b = new Uint8Array(512);
+  const dv = new DataView(b.buffer);
+  const env = new DataView(envBytes(g).buffer);
+  dv.setUint16(0, env.getUint16(0, true), true);
+  dv.setUint16(2, env.getUint16(4, true), true);
+  b[4] = r.u32() & 0xff;
+  for (let k = 6; k < 24; k++) b[k] = r.u32() & 0xff;
+  dv.setUint32(24, r.chance(0.9) ? (0x1f80 & ~(r.u32() & (r.chance(0.2) ? 0x1f80 : 0))) | (r.u32() & 0x3f) | (r.int(4) << 13) | (r.chance(0.2) ? 0x8040 : 0) : r.u32(), true);
+  dv.setUint32(28, r.u32(), true);
+  for (let i = 0; i < 8; i++) b.set(f80Edge(r), 32 + 16 * i);
+  for (let k = 160; k < 288; k += 4) dv.setUint32(k, edge(r, 32), true);
+  return b;
+}
+// FXSAVE, bytes not compared: FOP/FIP/FDP (6-23), which AMD stores only while an exception is
+// pending; and MXCSR_MASK (28-31), a property of each processor (this host's has bit 17, MM, set).
+// Bytes 288-511 are compared: both leave them untouched in the 32-bit layout.
+xr('fxsave m512', 'fxsave', '0F AE /0:m', 512, undefined, { memSkip: [[6, 24], [28, 32]], align: 0.9 });
+xr('fxrstor m512', 'fxrstor', '0F AE /1:m', 512, fxImage, { align: 0.9 });
+
+// Transcendentals: SDM vol. 1 §8.3.10 bounds their error (1 ulp), so the ST registers they write are
+// compared to within 1 ulp, and C1 (round-up) and PE are not compared.
+const APPROX = (st: number[]) => ({ st, ulp: 1, fsw: 0x0200 | 0x0020 });
+xr('fsin', 'ftrig', 'D9 FE', 0, undefined, { fpu: x87With({ st0: trigArg }), approx: APPROX([0]) });
+xr('fcos', 'ftrig', 'D9 FF', 0, undefined, { fpu: x87With({ st0: trigArg }), approx: APPROX([0]) });
+xr('fsincos', 'ftrig', 'D9 FB', 0, undefined, { fpu: x87With({ st0: trigArg }), approx: APPROX([0, 1]) });
+xr('fptan', 'ftrig', 'D9 F2', 0, undefined, { fpu: x87With({ st0: trigArg }), approx: APPROX([0, 1]) });
+xr('fpatan', 'ftransc', 'D9 F3', 0, undefined, { fpu: x87With({ st0: anyY, st1: anyY }), approx: APPROX([0]) });
+xr('f2xm1', 'ftransc', 'D9 F0', 0, undefined, { fpu: x87With({ st0: unitArg }), approx: APPROX([0]) });
+xr('fyl2x', 'ftransc', 'D9 F1', 0, undefined, { fpu: x87With({ st0: l2xArg, st1: anyY }), approx: APPROX([0]) });
+xr('fyl2xp1', 'ftransc', 'D9 F9', 0, undefined, { fpu: x87With({ st0: l2xp1Arg, st1: anyY }), approx: APPROX([0]) });
+
+// The x87 rows together get about a tenth of the default run; a row's own weight scales its part.
+for (const [name, mnem, t, mem, memval, extra] of X87_ROWS) {
+  add({ name, mnem, cat: 'x87', os: 32, mem: mem || 4, t, memval, fpu: x87State, ...extra, weight: 0.5 * (extra?.weight ?? 1) });
 }
 
 // ---- MMX ------------------------------------------------------------------------------------

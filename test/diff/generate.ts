@@ -57,6 +57,11 @@ export interface Form {
   memval?: (g: Gen) => Uint8Array; // initial value of the memory operand
   fpu?: (g: Gen) => void; // build the FXSAVE input image (FPU/SIMD forms)
   weight?: number; // relative share of cases (default 1)
+  /** byte ranges [from, to) of the memory operand whose stored contents are implementation-specific */
+  memSkip?: [number, number][];
+  /** results the SDM bounds only by an accuracy (x87 transcendentals, SDM vol. 1 §8.3.10): the listed
+   *  ST slots may differ by `ulp` units in the last place and the `fsw` bits are not compared */
+  approx?: { st: number[]; ulp: number; fsw: number };
 }
 
 export interface ModRM {

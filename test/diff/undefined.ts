@@ -92,6 +92,17 @@ export const UNDEFINED: Record<string, Undefined> = {
   fxch: X87_ARITH,
   fldconst: X87_ARITH,
   frndint: X87_ARITH,
+  fbld: X87_ARITH,
+  fbstp: X87_ARITH,
+  fscale: X87_ARITH,
+  fxtract: X87_ARITH,
+  fcmov: X87_ARITH,
+  fstack: X87_ARITH, // FINCSTP/FDECSTP ("C1 set to 0"), FFREE(P) (all four undefined: see below)
+  // FSIN/FCOS/FSINCOS/FPTAN: "C2 set to 1 if outside range; C0, C3 undefined."
+  ftrig: { fsw: C0 | C3 },
+  // FPATAN, F2XM1, FYL2X, FYL2XP1: "C0, C2, C3 undefined."
+  ftransc: X87_ARITH,
+  // FCOM/FUCOM/FICOM/FTST and FXAM define all four; FPREM/FPREM1 too (quotient bits, C2 incomplete).
   // FCOMI/FUCOMI: "C1 set to 0; C0, C2, C3 not affected" -> nothing undefined.
 };
 

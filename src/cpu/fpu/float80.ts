@@ -319,6 +319,14 @@ function roundGeneric(sign: number, E: number, m2: number, m1: number, m0: numbe
     if ((cw & FE_UE) === 0) {
       flags |= FE_UE;
       if (biasAdjust) E += biasAdjust;
+      if (biasAdjust && E < minE) {
+        // Too tiny even with the bias (only FSCALE gets here): the host delivers a zero of the
+        // result's sign, inexact and not rounded up, whatever the rounding control.
+        g2 = 0;
+        g1 = 0;
+        gE = minE;
+        return flags | FE_PE;
+      }
     }
     if (E < minE) {
       tiny = true;
@@ -337,7 +345,14 @@ function roundGeneric(sign: number, E: number, m2: number, m1: number, m0: numbe
     if (tiny) flags |= FE_UE;
   }
   if (E > maxE) {
-    if ((cw & FE_OE) === 0 && biasAdjust) {
+    if ((cw & FE_OE) === 0 && biasAdjust && E - biasAdjust > maxE) {
+      // Too large even with the bias (only FSCALE gets here): the host delivers an infinity of the
+      // result's sign, inexact and rounded up, whatever the rounding control.
+      g2 = 0x80000000;
+      g1 = 0;
+      gE = maxE + 1;
+      return flags | FE_OE | FE_PE | FSW_C1;
+    } else if ((cw & FE_OE) === 0 && biasAdjust) {
       flags |= FE_OE;
       E -= biasAdjust;
     } else {
@@ -1045,11 +1060,16 @@ function compareMag(x: Unpacked, y: Unpacked): number {
 // FPREM / FPREM1 (SDM vol. 2 FPREM, FPREM1)
 // ---------------------------------------------------------------------------------------------------
 
+/** The remainder is exact and never overflows, so only an unmasked underflow can arise from rounding
+ *  it: a tiny remainder then signals UE and is stored with the exponent biased by 2^24576, like any
+ *  unmasked underflow (SDM vol. 1 §4.9.1.5; the host does this for FPREM/FPREM1). */
+const PREM_MASKS = FE_IE | FE_DE | FE_ZE | FE_OE | FE_PE;
+
 export function f80Prem(out: F80, a: F80, b: F80, cw: number, ieee: boolean): number {
   unpack(a, UA);
   unpack(b, UB);
   if (UA.cls >= CLS_QNAN || UB.cls >= CLS_QNAN) return nan2(out, a, UA, b, UB);
-  const flags = UA.denormal || UB.denormal ? FE_DE : 0;
+  let flags = UA.denormal || UB.denormal ? FE_DE : 0;
   if (UA.cls === CLS_INF || UB.cls === CLS_ZERO) {
     setIndefinite(out);
     return FE_IE; // invalid outranks DE (SDM §4.9.2)
@@ -1057,7 +1077,7 @@ export function f80Prem(out: F80, a: F80, b: F80, cw: number, ieee: boolean): nu
   if (UA.cls === CLS_ZERO || UB.cls === CLS_INF) {
     // Dividend returned unchanged (normalized if it was a denormal).
     if (UA.cls === CLS_ZERO) setZero(out, UA.sign);
-    else return flags | roundPack(out, UA.sign, UA.exp, UA.hi, UA.lo, 0, cw | 0x3f, 64);
+    else return flags | roundPack(out, UA.sign, UA.exp, UA.hi, UA.lo, 0, cw | PREM_MASKS, 64);
     return flags;
   }
   const D = UA.exp - UB.exp;
@@ -1072,7 +1092,7 @@ export function f80Prem(out: F80, a: F80, b: F80, cw: number, ieee: boolean): nu
     const num = A << BigInt(N);
     const R = num - (num / B) * B; // remainder in units of 2^(eb - 63 + D - N)
     if (R === 0n) setZero(out, sign);
-    else roundBig(out, sign, R, UB.exp - BIAS - 63 + D - N, false, cw | 0x3f, 64);
+    else flags |= roundBig(out, sign, R, UB.exp - BIAS - 63 + D - N, false, cw | PREM_MASKS, 64);
     return flags | FSW_C2;
   }
   // Complete reduction: exact quotient Q (chopped for FPREM, nearest-even for FPREM1).
@@ -1103,7 +1123,7 @@ export function f80Prem(out: F80, a: F80, b: F80, cw: number, ieee: boolean): nu
   const q = Number(Q & 7n);
   const cc = (q & 4 ? FSW_C0 : 0) | (q & 2 ? FSW_C3 : 0) | (q & 1 ? FSW_C1 : 0);
   if (R === 0n) setZero(out, UA.sign);
-  else roundBig(out, sign, R, scaleE, false, cw | 0x3f, 64);
+  else flags |= roundBig(out, sign, R, scaleE, false, cw | PREM_MASKS, 64);
   return flags | cc;
 }
 

@@ -17,7 +17,7 @@
 import {
   F80, Unpacked, unpack, roundBig, setIndefinite, sig64, isqrt, BIAS,
   CLS_ZERO, CLS_FINITE, CLS_INF, CLS_QNAN, CLS_SNAN, CLS_UNSUPPORTED,
-  FE_IE, FE_DE, FE_ZE, FE_UE, FSW_C2,
+  FE_IE, FE_DE, FE_ZE, FE_UE, FE_PE, FSW_C2,
 } from './float80.ts';
 
 const F = 192; // fraction bits of the fixed-point working format
@@ -356,11 +356,11 @@ export function f80F2xm1(out: F80, x: F80, cw: number): number {
     return 0;
   }
   const de = UX.denormal ? FE_DE : 0;
-  if (UX.exp >= BIAS + 15) {
-    // Far outside the documented -1..1 range (result undefined, SDM vol. 2 F2XM1): saturate to the
-    // limits 2^x - 1 tends to, through the normal rounding path (overflow or -1 + tiny).
-    return de | (UX.sign ? roundBig(out, 1, (1n << 64n) - 1n, -64, true, cw, 64)
-      : roundBig(out, 0, 1n, 1 << 16, true, cw, 64));
+  if (UX.exp > BIAS || (UX.exp === BIAS && (x.hi !== 0x80000000 || x.lo !== 0))) {
+    // |x| > 1, outside the documented -1..1 range (result undefined, SDM vol. 2 F2XM1): the host
+    // (AMD) leaves the operand unchanged and reports an inexact result, and so do we.
+    out.set(x);
+    return FE_PE;
   }
   // t = x ln2 = T * 2^(s - F); 2^x - 1 = expm1(t) = t * sum t^k/(k+1)!.
   const s = UX.exp - BIAS - 63;
@@ -437,14 +437,17 @@ export function f80Yl2x(out: F80, x: F80, y: F80, cw: number): number {
   else lSign = UX.exp < BIAS ? 1 : 0;
   const sp = mulSpecial(out, UY, lCls, lSign);
   if (sp >= 0) {
-    // log2(0) with a finite nonzero y is a divide by zero (SDM vol. 2 FYL2X).
-    return de | sp | (UX.cls === CLS_ZERO && UY.cls === CLS_FINITE ? FE_ZE : 0);
+    // log2(0) with a finite nonzero y is a divide by zero (SDM vol. 2 FYL2X), which outranks a
+    // denormal y (SDM vol. 1 §4.9.2; the host agrees).
+    if (UX.cls === CLS_ZERO && UY.cls === CLS_FINITE) return sp | FE_ZE;
+    return de | sp;
   }
   const L = log2Fixed(sig64(UX.hi, UX.lo), UX.exp - BIAS - 63);
   const M = sig64(UY.hi, UY.lo) * L;
-  // log2 of a power of two is an exact integer: y * L is then exact (no PE, no spurious overflow).
+  // log2 of a power of two is an exact integer: y * L is then rounded exactly (no spurious overflow),
+  // but the host still reports it inexact (PE), and so do we.
   const exact = UX.hi === 0x80000000 && UX.lo === 0;
-  const f = roundBig(out, UY.sign ^ (M < 0n ? 1 : 0), abs(M), UY.exp - BIAS - 63 - F, !exact, cw, 64);
+  const f = roundBig(out, UY.sign ^ (M < 0n ? 1 : 0), abs(M), UY.exp - BIAS - 63 - F, !exact, cw, 64) | FE_PE;
   // The host reports UE for a tiny result even when it is exact (observed; SDM §8.5.5 leaves the
   // masked case to "tiny and inexact" for the basic operations only).
   const tiny = (out.se & 0x7fff) === 0 && (out.hi | out.lo) !== 0 ? FE_UE : 0;
@@ -471,6 +474,19 @@ export function f80Yl2xp1(out: F80, x: F80, y: F80, cw: number): number {
   if (UX.cls >= CLS_QNAN || UY.cls >= CLS_QNAN) return nan2(out, x, UX, y, UY);
   const de = UX.denormal || UY.denormal ? FE_DE : 0;
   const below = UX.sign && (UX.cls === CLS_INF || UX.exp >= BIAS); // x <= -1
+  if (below && UX.cls === CLS_FINITE) {
+    // Finite x <= -1 is far outside the documented range |x| < 1 - sqrt(2)/2 (result undefined, SDM
+    // vol. 2 FYL2XP1): the host (AMD) returns x itself as an inexact result (a zero or infinite y
+    // gives a zero or infinity of the opposite sign), and so do we.
+    if (UY.cls === CLS_ZERO || UY.cls === CLS_INF) {
+      out.se = ((UY.sign ^ 1) << 15) | (UY.cls === CLS_INF ? 0x7fff : 0);
+      out.hi = UY.cls === CLS_INF ? 0x80000000 : 0;
+      out.lo = 0;
+      return de;
+    }
+    out.set(x);
+    return de | FE_PE;
+  }
   if (below) {
     const minusOne = UX.cls === CLS_FINITE && UX.exp === BIAS && UX.hi === 0x80000000 && UX.lo === 0;
     if (!minusOne) {
