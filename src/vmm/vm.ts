@@ -11,11 +11,23 @@ export interface VmHost {
   yield(): Promise<void>;
 }
 
+/** A guest console besides the first UART, such as virtio-console's hvc0. */
+export interface ConsolePort {
+  /** Offers console input; returns how many bytes the guest took (0 while it has no room). */
+  receive(data: Uint8Array): number;
+}
+
 export interface VmOptions {
   config: PcConfig;
   host: VmHost;
   /** Bytes the guest wrote to its first serial port. */
   onConsoleOutput: (data: Uint8Array) => void;
+  /**
+   * A second console on every machine built (again after each reboot): `attach` adds the device and gets
+   * where its output goes (the same stream as the serial console's); with `input`, console input goes to it
+   * instead of the UART.
+   */
+  extraConsole?: { attach: (m: PcMachine, output: (data: Uint8Array) => void) => ConsolePort; input: boolean };
   /** Reset behaviour: false restarts the machine (a reboot), true stops with reason 'reset'. */
   noReboot?: boolean;
 }
@@ -32,6 +44,7 @@ export class Vm {
   private input: number[] = [];
   private outBuf: number[] = [];
   private wake: (() => void) | null = null;
+  private extraConsole: ConsolePort | null = null;
   private quitRequested = false;
   instructions = 0;
   readonly startedAt = performance.now();
@@ -41,7 +54,14 @@ export class Vm {
   }
 
   private build(): PcMachine {
-    const m = new PcMachine(this.opts.config);
+    const extra = this.opts.extraConsole;
+    const config = !extra ? this.opts.config : {
+      ...this.opts.config,
+      devices: [...(this.opts.config.devices ?? []), (m: PcMachine) => {
+        this.extraConsole = extra.attach(m, (d) => { for (const b of d) this.outBuf.push(b); });
+      }],
+    };
+    const m = new PcMachine(config);
     m.serial[0].onTransmit = (b) => { this.outBuf.push(b); };
     return m;
   }
@@ -66,6 +86,10 @@ export class Vm {
    * enabled the receive interrupt, then offered byte by byte while the FIFO accepts it.
    */
   private feedInput(): void {
+    if (this.extraConsole && this.opts.extraConsole?.input) {
+      if (this.input.length) this.input.splice(0, this.extraConsole.receive(Uint8Array.from(this.input)));
+      return;
+    }
     const uart = this.machine.serial[0];
     if (!this.input.length || !uart.rxInterruptEnabled()) return;
     let n = 0;
@@ -85,7 +109,12 @@ export class Vm {
       this.flushOutput();
       const stop = this.machine.stopped;
       if (stop) {
-        if (stop.kind === 'reset' && !this.opts.noReboot) { this.machine = this.build(); continue; }
+        if (stop.kind === 'reset' && !this.opts.noReboot) {
+          this.machine = this.build();
+          // A guest that resets in a loop must not starve the host's event loop (console keys, timers).
+          await host.yield();
+          continue;
+        }
         return stop;
       }
       if (sleepNs > 0) {

@@ -48,7 +48,18 @@ type Channel = {
   out: boolean;
 };
 
-export type PitState = { ch: Channel[]; port61: number };
+/**
+ * `lost`: channel 0 periods whose IRQ0 edge the host delivered late (it ran guest code past them);
+ * `lastPeriod`: index of the last period that got its edge (-1 after (re)programming).
+ */
+export type PitState = { ch: Channel[]; port61: number; lost: number; lastPeriod: number };
+
+/**
+ * Late channel-0 edges are re-delivered this far apart, so the guest's tick count catches up with real
+ * time (the 8254 itself never loses one; only our host can stall). Linux's clocksource watchdog compares
+ * jiffies with the TSC early in boot and marks the TSC unstable if they drift apart.
+ */
+const CATCHUP_NS = 200_000;
 
 function newChannel(gate: boolean): Channel {
   return {
@@ -75,7 +86,7 @@ const fromBcd = (v: number): number => (v >> 12 & 15) * 1000 + (v >> 8 & 15) * 1
 export class Pit8254 implements PortDevice, Stateful<PitState> {
   readonly name = 'pit';
   // Channels 0 and 1 have GATE tied high on the PC; channel 2's gate is port 61h bit 0.
-  state: PitState = { ch: [newChannel(true), newChannel(true), newChannel(false)], port61: 0 };
+  state: PitState = { ch: [newChannel(true), newChannel(true), newChannel(false)], port61: 0, lost: 0, lastPeriod: -1 };
   private readonly timer: Timer;
   /** The speaker's tone in Hz (0 = silent): channel 2 square wave gated by port 61h bits 0 and 1. */
   onSpeaker: ((hz: number) => void) | null = null;
@@ -100,6 +111,7 @@ export class Pit8254 implements PortDevice, Stateful<PitState> {
 
   private start(c: Channel, fromTick: number): void {
     c.running = true; c.startNs = this.clock.now(); c.baseTicks = fromTick;
+    if (c === this.state.ch[0]) { this.state.lost = 0; this.state.lastPeriod = -1; }
   }
   private freeze(c: Channel): void {
     c.baseTicks = this.elapsed(c); c.running = false;
@@ -276,6 +288,7 @@ export class Pit8254 implements PortDevice, Stateful<PitState> {
     else if (c.mode === 4 || c.mode === 5) { if (d > n) return; next = n + 1; }
     else { if (d >= n) return; next = n; }
     this.timer.deadline = c.startNs + pitNs(next - c.baseTicks);
+    if (this.state.lost > 0) this.timer.deadline = Math.min(this.timer.deadline, this.clock.now() + CATCHUP_NS);
   }
 
   /** One timer event = one edge on IRQ0, however many periods the host let slip by: the missed ones are
@@ -285,8 +298,27 @@ export class Pit8254 implements PortDevice, Stateful<PitState> {
     if (c.mode === 0 || c.mode === 1) this.irq0.set(this.outLevel(c));
     else { this.irq0.set(false); this.irq0.set(true); } // OUT's low pulse (or square wave) ends in a rising edge
     c.out = this.irq0.high;
-    if (c.mode >= 2 && this.elapsed(c) >= 0) c.prevN = this.n(c);
+    if (c.mode >= 2 && this.elapsed(c) >= 0) {
+      c.prevN = this.n(c);
+      this.countPeriods(c);
+    }
     this.arm();
+  }
+
+  /**
+   * Periodic modes: this edge belongs to a new period (the periods skipped since the last edge become
+   * `lost`, to be re-delivered), or, when no new period began, it is one of the re-delivered edges.
+   * The backlog is capped at one second's worth, beyond which a stalled host's ticks are dropped.
+   */
+  private countPeriods(c: Channel): void {
+    const st = this.state;
+    const idx = Math.floor(this.elapsed(c) / this.n(c));
+    if (st.lastPeriod < 0) st.lastPeriod = idx;
+    else if (idx === st.lastPeriod) { if (st.lost > 0) st.lost--; }
+    else {
+      st.lost = Math.min(st.lost + (idx - st.lastPeriod - 1), Math.ceil(PIT_HZ / this.n(c)));
+      st.lastPeriod = idx;
+    }
   }
 
   private speaker(): void {
