@@ -189,13 +189,19 @@ export class CPU {
     this.flushTlb(true);
   }
 
-  /** The time-stamp counter: 1 GHz from the host's monotonic clock, plus the guest's offset. */
+  /**
+   * Nanoseconds of the machine's time base. The machine points this at the same clock its timers use, so
+   * the TSC and every timer device agree on how much time has passed.
+   */
+  clockNs: () => number = () => performance.now() * 1e6;
+
+  /** The time-stamp counter: 1 GHz from the machine's time base, plus the guest's offset. */
   readTsc(): bigint {
-    return BigInt(Math.floor(performance.now() * 1e6)) + this.tscOffset;
+    return BigInt(Math.floor(this.clockNs())) + this.tscOffset;
   }
 
   writeTsc(v: bigint): void {
-    this.tscOffset = BigInt.asUintN(64, v) - BigInt(Math.floor(performance.now() * 1e6));
+    this.tscOffset = BigInt.asUintN(64, v) - BigInt(Math.floor(this.clockNs()));
   }
 
   /** WAIT/FWAIT and the x87 checks of SDM vol. 1 §8.6: #NM when CR0.MP and TS, #MF for pending exceptions. */
@@ -463,6 +469,9 @@ export class CPU {
     }
     const host = this.mem.frameOffset(phys >>> 12);
     if (host < 0) fl &= ~(TLB_RS | TLB_WS | TLB_RU | TLB_WU); // MMIO or unbacked: always the slow path
+    // [jit hook] A frame holding translated code is write-protected in the TLB, so every store to it takes
+    // writeSlow, which tells the translator to drop that frame's units (self-modifying code, src/jit/).
+    else if (this.mem.codeFrames !== null && this.mem.codeFrames[host >>> 12]) fl &= ~(TLB_WS | TLB_WU);
     if (this.tlbFlags[vpn] === 0) {
       if (this.tlbCount < TLB_LIST_MAX) this.tlbList[this.tlbCount++] = vpn;
       else this.tlbOverflow = true;
@@ -568,6 +577,8 @@ export class CPU {
     const host = this.tlbHost[lin >>> 12];
     if (host >= 0) {
       const o = host | (lin & 0xfff);
+      // [jit hook] Store to a frame with translated code: invalidate it (see translate()).
+      if (this.mem.codeFrames !== null && this.mem.codeFrames[host >>> 12]) this.mem.codeWritten(host >>> 12);
       if (size === 1) this.pool[o] = v; else if (size === 2) this.dv.setUint16(o, v, true); else this.dv.setInt32(o, v, true);
       return;
     }
@@ -880,6 +891,29 @@ export class CPU {
    * Returns early when the vCPU halts or an instruction sets `stopSlice`.
    */
   run(budget: number): number {
+    // [jit hook] With a binary translator attached (src/jit/jit.ts), it runs the slice; it calls back
+    // into interpret() for single-stepping (TF) and into step() for code it has not translated.
+    if (this.jit !== null) return this.jit.run(budget);
+    return this.interpret(budget);
+  }
+
+  /** [jit hook] The binary translator attached to this vCPU, if any (`--cpu jit`). */
+  jit: { run(budget: number): number } | null = null;
+
+  /**
+   * [jit hook] Removes the fast-path write permission of every TLB entry that maps host frame offset
+   * `host`: the translator calls this when a frame first receives translated code.
+   */
+  protectFrame(host: number): void {
+    if (this.tlbOverflow) {
+      for (let i = 0; i < this.tlbFlags.length; i++) if (this.tlbFlags[i] && this.tlbHost[i] === host) this.tlbFlags[i] &= ~(TLB_WS | TLB_WU);
+    } else {
+      for (let i = 0; i < this.tlbCount; i++) { const v = this.tlbList[i]; if (this.tlbHost[v] === host) this.tlbFlags[v] &= ~(TLB_WS | TLB_WU); }
+    }
+  }
+
+  /** The interpreter's run loop (see run()). */
+  interpret(budget: number): number {
     const table = ops1;
     let n = 0;
     this.stopSlice = false;
@@ -917,7 +951,7 @@ export class CPU {
     return n;
   }
 
-  private wakeFromHalt(): boolean {
+  wakeFromHalt(): boolean {
     if (this.nmiPending || (this.intr && (this.flags & IF))) { this.halted = false; return true; }
     return false;
   }
@@ -928,7 +962,7 @@ export class CPU {
   }
 
   /** Takes an external interrupt from the interrupt source (or an NMI) and delivers it. */
-  private serviceInterrupt(): void {
+  serviceInterrupt(): void {
     if (this.nmiPending) {
       this.nmiPending = false;
       this.halted = false;

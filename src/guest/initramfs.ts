@@ -75,6 +75,13 @@ done
 # Filesystems have no device that would pull them in.
 for m in ${alwaysLoad.join(' ')}; do modprobe -q "$m" 2>/dev/null; done
 
+# Every NIC gets its address by DHCP, in the background so a missing DHCP server does not delay the shell.
+ifconfig lo 127.0.0.1 up
+for n in /sys/class/net/*; do
+  n=\${n##*/}
+  [ "$n" = lo ] || udhcpc -b -q -t 5 -i "$n" -s /usr/share/udhcpc/default.script >/dev/null 2>&1
+done
+
 echo "Trapeze guest: Debian $(uname -r) (busybox) — type poweroff to quit"
 
 # busybox's shell runs its own applets first, so a plain 'poweroff', 'reboot' or 'halt' signals PID 1 as it
@@ -99,6 +106,22 @@ exec poweroff -f
 function wrapper(applet: string): string {
   return `#!/bin/sh\n# With no busybox init to signal, act directly.\nsync\nexec /bin/busybox ${applet} -f "$@"\n`;
 }
+
+/**
+ * busybox udhcpc only reports a lease; this script applies it (address, default route, DNS), as the
+ * examples shipped with busybox do. udhcpc calls it with the event in $1 and the lease in variables.
+ */
+const DHCP_SCRIPT = `#!/bin/sh
+case "$1" in
+  deconfig) ifconfig "$interface" 0.0.0.0 ;;
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "\${subnet:-255.255.255.0}"
+    [ -n "$router" ] && { while route del default gw 0.0.0.0 dev "$interface" 2>/dev/null; do :; done; route add default gw "\${router%% *}" dev "$interface"; }
+    [ -n "$dns" ] && { : > /etc/resolv.conf; for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done; }
+    ;;
+esac
+exit 0
+`;
 
 const PROFILE = `# Login shell settings for the Trapeze guest.
 export PS1='trapeze:\\w\\$ '
@@ -194,6 +217,8 @@ export function buildInitramfs(input: InitramfsInput): InitramfsResult {
   }
 
   entries.push({ type: 'file', path: 'etc/profile', data: Buffer.from(PROFILE) });
+  dir('usr/share/udhcpc');
+  entries.push({ type: 'file', path: 'usr/share/udhcpc/default.script', data: Buffer.from(DHCP_SCRIPT), mode: 0o755 });
   entries.push({ type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n') });
   entries.push({ type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\n') });
   entries.push({ type: 'file', path: 'etc/hostname', data: Buffer.from('trapeze\n') });

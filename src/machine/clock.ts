@@ -23,6 +23,21 @@ export class Clock {
     return this.manualNs !== null ? this.manualNs : Math.floor(performance.now() * 1e6 + this.offsetNs);
   }
 
+  /**
+   * Removes `ns` of host time from the guest's view: time the host did not run the VM (the process was
+   * descheduled, or a garbage-collection pause) would otherwise reach the guest as a jump that only
+   * some of its clocks can follow (interrupt-counted jiffies lag the TSC), which Linux then reports as
+   * an unstable clocksource.
+   */
+  steal(ns: number): void {
+    if (this.manualNs !== null || ns <= 0) return;
+    this.offsetNs -= ns;
+    this.stolenNs += ns;
+  }
+
+  /** Total host time withheld from the guest by `steal`. */
+  stolenNs = 0;
+
   advance(ns: number): void {
     if (this.manualNs === null) throw new Error('advance() is for manual clocks');
     this.manualNs += ns;

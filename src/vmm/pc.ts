@@ -5,6 +5,7 @@
 // the local APIC's LINT0 (virtual-wire / ExtINT), and the local APIC drives the vCPU's INTR pin.
 
 import { CPU, CpuStop } from '../cpu/cpu.ts';
+import { attachJit, type Jit } from '../jit/jit.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { IoBus } from '../machine/io-bus.ts';
 import { IrqLine, type IrqSink } from '../machine/irq.ts';
@@ -37,6 +38,8 @@ export interface PcConfig {
    * assigned and firmware tables are built, typically to `pci.add(fn, allocatePciSlot())`.
    */
   devices?: ((m: PcMachine) => void)[];
+  /** vCPU engine: the interpreter (default) or the binary translator (src/jit/). */
+  cpu?: 'interp' | 'jit';
 }
 
 /** Why the machine stopped running guest code. */
@@ -52,6 +55,8 @@ const PCI_MMIO = { base: 0xe0000000, end: 0xfebfffff };
 export class PcMachine {
   readonly mem: GuestMemory;
   readonly cpu: CPU;
+  /** The binary translator running this vCPU, when config.cpu is 'jit'. */
+  readonly jit: Jit | null;
   readonly io = new IoBus();
   readonly clock = new Clock();
   readonly pic: Pic8259;
@@ -74,6 +79,8 @@ export class PcMachine {
     this.mem = new GuestMemory(bytes);
     this.cpu = new CPU(this.mem, this.io);
     this.cpu.features.apic = true;
+    this.cpu.clockNs = () => this.clock.now();
+    this.jit = config.cpu === 'jit' ? attachJit(this.cpu) : null;
 
     const apicBus = new ApicBus();
     this.apicBus = apicBus;

@@ -33,6 +33,13 @@ export interface VmOptions {
 }
 
 /**
+ * Host time a slice of guest execution (or a yield to the event loop) may take before the excess counts
+ * as stolen: a slice normally takes well under a millisecond, so anything past this is the host not
+ * running us, not the guest doing work.
+ */
+const STEAL_THRESHOLD_MS = 10;
+
+/**
  * Instructions per slice: long enough to amortise the loop, short enough that timers fire on time.
  * Linux calibrates its local APIC timer by counting PIT ticks (4 ms at HZ=250); a slice that runs past
  * a tick coalesces ticks and skews the calibration, so a slice stays well under a millisecond.
@@ -97,6 +104,10 @@ export class Vm {
     if (n) this.input.splice(0, n);
   }
 
+  private accountSteal(ms: number): void {
+    if (ms > STEAL_THRESHOLD_MS) this.machine.clock.steal((ms - STEAL_THRESHOLD_MS) * 1e6);
+  }
+
   async run(): Promise<StopReason | { kind: 'quit' }> {
     const host = this.opts.host;
     let slices = 0;
@@ -104,7 +115,9 @@ export class Vm {
       if (this.quitRequested) { this.flushOutput(); return { kind: 'quit' }; }
       this.feedInput();
       const before = this.machine.cpu.instructions;
+      const t0 = performance.now();
       const sleepNs = this.machine.runSlice(SLICE);
+      this.accountSteal(performance.now() - t0);
       this.instructions += this.machine.cpu.instructions - before;
       this.flushOutput();
       const stop = this.machine.stopped;
@@ -120,7 +133,9 @@ export class Vm {
       if (sleepNs > 0) {
         await new Promise<void>((resolve) => { this.wake = resolve; host.sleep(Math.max(1, Math.floor(sleepNs / 1e6))).then(() => { if (this.wake === resolve) this.wake = null; resolve(); }); });
       } else if (++slices % 16 === 0) {
+        const t1 = performance.now();
         await host.yield();
+        this.accountSteal(performance.now() - t1);
       }
     }
   }
