@@ -20,6 +20,10 @@ const debs = [
   { pkg: 'gcc-multilib', present: () => existsSync('/usr/lib/gcc/x86_64-linux-gnu/12/32/libgcc.a') || existsSync('/usr/lib32/crt1.o') },
   { pkg: 'cpio', present: () => existsSync('/usr/bin/cpio') },
   { pkg: 'acpica-tools', present: () => existsSync('/usr/bin/iasl') },
+  { pkg: 'qemu-utils', present: () => existsSync('/usr/bin/qemu-img') },
+  { pkg: 'vdeplug', present: () => existsSync('/usr/bin/vde_plug') },
+  { pkg: 'libvdeplug-slirp', present: () => existsSync('/usr/lib/x86_64-linux-gnu/vdeplug/libvdeplug_slirp.so') },
+  { pkg: 'vde2', present: () => existsSync('/usr/bin/vde_switch') },
   { pkg: 'nasm', present: () => spawnSync('sh', ['-c', 'command -v nasm'], { stdio: 'ignore' }).status === 0 },
 ];
 const missing = debs.filter((d) => !d.present()).map((d) => d.pkg);

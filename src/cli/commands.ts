@@ -2,13 +2,14 @@
 import { guestCommand } from './guest.ts';
 import { userCommand } from './user.ts';
 import { runCommand } from './run.ts';
+import { imgCommand } from './img.ts';
 export interface Command {
   name: string;
   summary: string;
   run(args: string[]): Promise<number>;
 }
 
-export const commands: Command[] = [runCommand, guestCommand, userCommand];
+export const commands: Command[] = [runCommand, imgCommand, guestCommand, userCommand];
 
 export function usage(): string {
   const lines = [

@@ -7,10 +7,15 @@ import { totalmem } from 'node:os';
 import type { Command } from './commands.ts';
 import { UserError } from './errors.ts';
 import { Vm } from '../vmm/vm.ts';
+import type { PcMachine } from '../vmm/pc.ts';
 import { attachConsole } from '../backends/console.ts';
 import { BootError, parseBzImage } from '../machine/linux-boot.ts';
 import { prepareDefaultGuest } from '../guest/fetch.ts';
 import { defaultCacheDir, stderrLog } from '../guest/cache.ts';
+import { attachVirtio, openDrives, parseDrive } from './drive.ts';
+import { VirtioConsole } from '../devices/virtio/console.ts';
+import { VirtioRng } from '../devices/virtio/rng.ts';
+import { NicSetup } from './nic.ts';
 
 const USAGE = `usage: trapeze run [options]
 
@@ -23,7 +28,16 @@ options:
   --append "ARGS"   extra kernel command line (after "${'console=ttyS0 …'}")
   --memory MIB      guest RAM in MiB (default 256, at least 32)
   --no-reboot       exit when the guest reboots instead of restarting it
+  --drive SPEC      a disk, QEMU style: file=PATH[,format=raw][,if=virtio][,readonly=on]
+                    (repeatable; virtio disks are /dev/vda, /dev/vdb, … in the guest)
+  --virtio-console  a virtio console (hvc0) on this terminal too; with --append console=hvc0
+                    it becomes the guest's console and receives the keyboard input
+  --virtio-rng      a virtio entropy device (/dev/hwrng) fed by the host's CSPRNG
+  --nic SPEC        a network card, QEMU style (repeatable):
+                    user[,hostfwd=tcp::HOSTPORT-:GUESTPORT] | switch=NAME | tap=IFNAME | vde=URL
+                    [,model=e1000|rtl8139|ne2k_pci|virtio][,mac=52:54:00:12:34:56]
   --cache DIR       cache for the default guest (default $TRAPEZE_CACHE or ~/.cache/trapeze)
+  --cpu ENGINE      vCPU engine: interp (the interpreter, default) or jit (binary translation)
   --stats           print execution statistics at exit
   --help            this text
 
@@ -31,7 +45,13 @@ In the console: Ctrl-A x quits, Ctrl-A h lists the console keys.
 Exit status: 0 on guest power-off, 1 if the VM stopped on a fault, 2 for bad input.
 `;
 
-const BASE_CMDLINE = 'console=ttyS0 reboot=acpi panic=-1';
+/**
+ * `tsc=reliable`: the guest TSC is the machine's own monotonic clock (the same one every timer device
+ * reads), so it never drifts. Linux's clocksource watchdog would otherwise check it against jiffies, which
+ * an interpreter delivers late whenever the guest runs long stretches with interrupts disabled, and then
+ * falsely declare the TSC unstable (VMware guests get the same treatment through CPUID).
+ */
+const BASE_CMDLINE = 'console=ttyS0 reboot=acpi panic=-1 tsc=reliable';
 const MAX_MEMORY_MIB = 3072;
 
 function readInput(path: string, what: string): Uint8Array {
@@ -55,7 +75,9 @@ export const runCommand: Command = {
         options: {
           kernel: { type: 'string' }, initrd: { type: 'string' }, append: { type: 'string' },
           memory: { type: 'string', short: 'm' }, 'no-reboot': { type: 'boolean' }, cache: { type: 'string' },
-          stats: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+          stats: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, cpu: { type: 'string' },
+          drive: { type: 'string', multiple: true }, 'virtio-console': { type: 'boolean' }, 'virtio-rng': { type: 'boolean' },
+          nic: { type: 'string', multiple: true },
         },
         strict: true, allowPositionals: false,
       }).values;
@@ -64,6 +86,8 @@ export const runCommand: Command = {
     }
     if (v.help) { process.stdout.write(USAGE); return 0; }
 
+    const cpuEngine = v.cpu ?? 'interp';
+    if (cpuEngine !== 'interp' && cpuEngine !== 'jit') throw new UserError(`--cpu must be interp or jit, not '${v.cpu}'`);
     const memoryMiB = v.memory === undefined ? 256 : Number(v.memory);
     if (!Number.isInteger(memoryMiB)) throw new UserError(`--memory must be a whole number of MiB, not '${v.memory}'`);
     if (memoryMiB < 32) throw new UserError(`--memory ${memoryMiB} is too small: Linux needs at least 32 MiB`);
@@ -72,6 +96,7 @@ export const runCommand: Command = {
       throw new UserError(`--memory ${memoryMiB} is more than this host allows (at most ${Math.min(MAX_MEMORY_MIB, hostMiB)} MiB)`);
     }
 
+    for (const spec of v.drive ?? []) parseDrive(spec); // a mistyped --drive fails before any download
     let kernelPath = v.kernel, initrdPath = v.initrd;
     if (!kernelPath) {
       if (initrdPath) throw new UserError('--initrd needs --kernel');
@@ -89,19 +114,37 @@ export const runCommand: Command = {
       throw new UserError(`initrd ${initrdPath} (${Math.ceil(initrd.length / 1048576)} MiB) does not fit in ${memoryMiB} MiB of guest memory; raise --memory`);
     }
     const cmdline = v.append ? `${BASE_CMDLINE} ${v.append}` : BASE_CMDLINE;
+    const drives = openDrives(v.drive ?? []);
+    const devices = [...drives.devices];
+    const nics = new NicSetup(v.nic ?? [], v.cache ?? defaultCacheDir(), stderrLog);
+    devices.push(...nics.devices);
+    if (v['virtio-rng']) devices.push(attachVirtio('virtio-rng', () => new VirtioRng()));
+    // Linux's /dev/console is the last console= on the command line.
+    const hvcIsConsole = [...cmdline.matchAll(/(?:^|\s)console=([^\s,]+)/g)].at(-1)?.[1] === 'hvc0';
+    const extraConsole = v['virtio-console'] ? {
+      input: hvcIsConsole,
+      attach: (m: PcMachine, output: (d: Uint8Array) => void) => {
+        const con = new VirtioConsole(output);
+        attachVirtio('virtio-console', () => con)(m);
+        return con;
+      },
+    } : undefined;
 
     let vm: Vm;
     try {
       vm = new Vm({
-        config: { memoryMiB, kernel, initrd, cmdline },
+        config: { memoryMiB, kernel, initrd, cmdline, devices, cpu: cpuEngine },
+        extraConsole,
         noReboot: v['no-reboot'] === true,
         onConsoleOutput: (d) => process.stdout.write(d),
         host: {
-          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          sleep: nics.sleep, // cut short when a frame arrives
           yield: () => new Promise((r) => setImmediate(r)),
         },
       });
     } catch (e) {
+      drives.close();
+      nics.close();
       if (e instanceof BootError) throw new UserError(e.message);
       throw e;
     }
@@ -111,12 +154,16 @@ export const runCommand: Command = {
       reason = await vm.run();
     } finally {
       console.close();
+      drives.close();
+      nics.close();
     }
     if (v.stats) {
       const secs = (performance.now() - vm.startedAt) / 1000;
       process.stderr.write(`trapeze: ${vm.instructions} instructions in ${secs.toFixed(1)} s (${(vm.instructions / secs / 1e6).toFixed(1)} MIPS)\n`);
       const counts = [...vm.machine.io.counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}=${n}`).join(' ');
       process.stderr.write(`trapeze: port I/O exits by device: ${counts}\n`);
+      if (vm.machine.jit) process.stderr.write(vm.machine.jit.report());
+      for (const line of nics.statsLines()) process.stderr.write(`${line}\n`);
     }
     switch (reason.kind) {
       case 'poweroff': return 0;

@@ -33,6 +33,15 @@ export class GuestMemory {
   private readonly mmio: MmioRegion[] = [];
   /** Bumped whenever the mapping of guest-physical pages changes, so TLBs know to flush. */
   mapGeneration = 0;
+  /**
+   * [jit hook] Per host frame (pool offset >> 12): nonzero while the frame holds translated code. Null when
+   * no binary translator is attached. Every write path into a marked frame calls `codeWritten`.
+   */
+  codeFrames: Uint8Array | null = null;
+  /** [jit hook] Called with the host frame number before a write to a frame marked in `codeFrames`. */
+  onCodeWrite: ((hostFrame: number) => void) | null = null;
+
+  codeWritten(hostFrame: number): void { if (this.onCodeWrite !== null) this.onCodeWrite(hostFrame); }
 
   constructor(ramBytes: number, opts: GuestMemoryOptions = {}) {
     if (ramBytes <= 0 || ramBytes % PAGE_SIZE !== 0) throw new RangeError(`guest RAM size must be a positive multiple of ${PAGE_SIZE}`);
@@ -122,7 +131,7 @@ export class GuestMemory {
 
   write8(addr: number, v: number): void {
     addr >>>= 0;
-    const off = this.ramOffset(addr);
+    const off = this.ramOffsetW(addr);
     if (off >= 0) this.pool[off] = v;
     else this.mmioWrite(addr, 1, v & 0xff);
   }
@@ -130,7 +139,7 @@ export class GuestMemory {
   write16(addr: number, v: number): void {
     addr >>>= 0;
     if ((addr & 0xfff) > 0xffe) { this.write8(addr, v); this.write8(addr + 1, v >>> 8); return; }
-    const off = this.ramOffset(addr);
+    const off = this.ramOffsetW(addr);
     if (off >= 0) this.view.setUint16(off, v, true);
     else this.mmioWrite(addr, 2, v & 0xffff);
   }
@@ -138,7 +147,7 @@ export class GuestMemory {
   write32(addr: number, v: number): void {
     addr >>>= 0;
     if ((addr & 0xfff) > 0xffc) { this.write16(addr, v); this.write16(addr + 2, v >>> 16); return; }
-    const off = this.ramOffset(addr);
+    const off = this.ramOffsetW(addr);
     if (off >= 0) this.view.setInt32(off, v, true);
     else this.mmioWrite(addr, 4, v | 0);
   }
@@ -171,6 +180,7 @@ export class GuestMemory {
       const a = (addr + done) >>> 0;
       const chunk = Math.min(data.length - done, PAGE_SIZE - (a & 0xfff));
       const off = this.ramOffset(a);
+      if (off >= 0 && this.codeFrames !== null && this.codeFrames[off >>> PAGE_SHIFT]) this.codeWritten(off >>> PAGE_SHIFT);
       if (off >= 0) this.pool.set(data.subarray(done, done + chunk), off);
       else for (let i = 0; i < chunk; i++) this.mmioWrite(a + i, 1, data[done + i]);
       done += chunk;
@@ -181,6 +191,13 @@ export class GuestMemory {
     const gfn = addr >>> PAGE_SHIFT;
     const base = this.frameOffset(gfn);
     return base < 0 ? -1 : base | (addr & 0xfff);
+  }
+
+  /** Like ramOffset, for the write8/16/32 paths: also invalidates translated code in the frame. */
+  private ramOffsetW(addr: number): number {
+    const off = this.ramOffset(addr);
+    if (off >= 0 && this.codeFrames !== null && this.codeFrames[off >>> PAGE_SHIFT]) this.codeWritten(off >>> PAGE_SHIFT);
+    return off;
   }
 
   private findMmioFast(addr: number): boolean {

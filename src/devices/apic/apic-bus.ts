@@ -63,6 +63,19 @@ export class ApicBus {
     for (const l of to) l.accept(msg);
   }
 
+  /**
+   * A message-signalled interrupt: a DWORD write of `data` to `address` in the 0xFEExxxxx window
+   * (SDM vol. 3A §10.11.1 address: destination ID in bits 19:12, DM in bit 2; §10.11.2 data: vector,
+   * delivery mode, level, trigger mode). A write elsewhere reaches no APIC and is dropped.
+   */
+  deliverMsi(address: number, data: number): void {
+    if ((address >>> 20) !== 0xfee) return;
+    this.deliver({
+      vector: data & 0xff, deliveryMode: (data >>> 8) & 7, logical: (address & 4) !== 0,
+      dest: (address >>> 12) & 0xff, levelTriggered: (data & 0x8000) !== 0, assert: (data & 0x4000) !== 0,
+    });
+  }
+
   broadcastEoi(vector: number): void {
     for (const l of this.eoiListeners) l.eoi(vector);
   }

@@ -1,0 +1,123 @@
+// `npm run bench`: boots the default guest (Debian 12's i386 kernel + our busybox initramfs) on Trapeze, v86
+// and QEMU TCG, one engine after another, types the same workload lines on each one's serial console, and
+// prints one table: seconds per workload, Trapeze/v86 and Trapeze/QEMU ratios, geometric means, peak RSS.
+// Method and results: docs/bench.md.
+//
+//   npm run bench -- [--quick] [--engines trapeze,v86,qemu] [--workloads sha256,awk,...]
+//                    [--boot-timeout S] [--timeout S] [--json FILE] [--transcripts DIR]
+
+import { parseArgs } from 'node:util';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { prepareDefaultGuest } from '../src/guest/fetch.ts';
+import { allEngines, REPO, type Engine } from './bench/engines.ts';
+import { WORKLOADS } from './bench/workloads.ts';
+import { runSession, type EngineResult } from './bench/session.ts';
+import { renderTable } from './bench/report.ts';
+
+const USAGE = `usage: npm run bench -- [options]
+
+  --quick              smaller workloads (about a tenth), for a fast end-to-end check
+  --engines LIST       comma-separated subset of: trapeze, v86, qemu (default: all)
+  --workloads LIST     comma-separated subset of: ${WORKLOADS.map((w) => w.name).join(', ')}
+  --boot-timeout S     seconds an engine may take to reach the guest banner (default 900)
+  --timeout S          seconds any one workload may take (default 1800, --quick 600)
+  --json FILE          also write the results as JSON
+  --transcripts DIR    save each engine's raw serial output (default tmp/bench/)
+`;
+
+const log = (s: string): void => { process.stderr.write(`bench: ${s}\n`); };
+
+async function main(): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      options: {
+        quick: { type: 'boolean' }, engines: { type: 'string' }, workloads: { type: 'string' },
+        'boot-timeout': { type: 'string' }, timeout: { type: 'string' }, json: { type: 'string' },
+        transcripts: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true, allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (v.help) { process.stdout.write(USAGE); return 0; }
+  const quick = v.quick === true;
+
+  const engines = allEngines();
+  const keys = new Set(engines.map((e) => e.key));
+  let chosen: Engine[] = engines;
+  if (v.engines) {
+    const want = v.engines.split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = want.filter((w) => !keys.has(w));
+    if (bad.length) { process.stderr.write(`unknown engine(s) ${bad.join(', ')}; choose from ${[...keys].join(', ')}\n`); return 2; }
+    chosen = engines.filter((e) => want.includes(e.key));
+  }
+  let workloads = WORKLOADS;
+  if (v.workloads) {
+    const want = v.workloads.split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = want.filter((w) => !WORKLOADS.some((x) => x.name === w));
+    if (bad.length) { process.stderr.write(`unknown workload(s) ${bad.join(', ')}\n`); return 2; }
+    workloads = WORKLOADS.filter((w) => want.includes(w.name));
+  }
+  const num = (s: string | undefined, d: number, what: string): number => {
+    if (s === undefined) return d;
+    const n = Number(s);
+    if (!(n > 0)) throw new Error(`${what} must be a positive number of seconds, not '${s}'`);
+    return n;
+  };
+  const bootTimeoutS = num(v['boot-timeout'], 900, '--boot-timeout');
+  const workloadTimeoutS = num(v.timeout, quick ? 600 : 1800, '--timeout');
+  const transcripts = v.transcripts ?? join(REPO, 'tmp', 'bench');
+  mkdirSync(transcripts, { recursive: true });
+
+  log('preparing the default guest (Debian i386 kernel + busybox initramfs)');
+  const g = await prepareDefaultGuest({ log });
+  const guest = { kernel: g.kernel, initrd: g.initrd };
+
+  // The engines run one after another, but nothing stops other programs on the host: the load average is
+  // printed with the table so a noisy run can be recognised.
+  const loadStart = loadavg()[0];
+  const results: EngineResult[] = [];
+  const skipped: { label: string; reason: string }[] = [];
+  // Setup first (builds, installs), so no engine's timing overlaps another's install.
+  const ready: Engine[] = [];
+  for (const e of chosen) {
+    const why = e.setup(log);
+    if (why) { skipped.push({ label: e.label, reason: why }); log(`${e.label}: not run: ${why}`); } else ready.push(e);
+  }
+  // Strictly one engine at a time: the host has few cores and the engines must not compete for them.
+  for (const e of ready) {
+    const r = await runSession(e, guest, {
+      workloads, quick, bootTimeoutS, workloadTimeoutS, log,
+      transcript: join(transcripts, `${e.label.replace(/[^a-z0-9]+/gi, '-').replace(/-$/, '')}.log`),
+    });
+    results.push(r);
+  }
+
+  // Which Trapeze was measured: the bench builds dist/ from the working tree, uncommitted edits included.
+  const git = (...a: string[]): string => spawnSync('git', ['-C', REPO, ...a], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  const rev = git('rev-parse', '--short', 'HEAD') || 'unknown';
+  const dirty = git('status', '--porcelain', '--untracked-files=no') ? '+uncommitted changes' : '';
+  const names = ['boot', ...workloads.map((w) => w.name)];
+  const head = `Trapeze bench${quick ? ' (--quick)' : ''}: guest ${g.kernelVersion} + busybox ${g.packages.busybox}, ${256} MiB, serial console; ` +
+    `host ${cpus()[0]?.model ?? '?'} x${cpus().length}, node ${process.version}, trapeze ${rev}${dirty}`;
+  const load = `host load average (1 min) ${loadStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end, on ${cpus().length} CPUs`;
+  process.stdout.write(`\n${head}\n${load}\n\n${renderTable(names, results, skipped)}\n`);
+  process.stdout.write(`\nThe same, in CPU seconds of the engine process (user+sys; less disturbed by other load on the host):\n\n${renderTable(names, results, [], 'cpu')}\n`);
+  process.stdout.write(`\nworkloads:\n${workloads.map((w) => `  ${w.name.padEnd(9)} ${w.what}\n      $ ${quick ? w.quick : w.full}`).join('\n')}\n`);
+
+  if (v.json) {
+    writeFileSync(v.json, JSON.stringify({
+      quick, guest: { ...guest, kernelVersion: g.kernelVersion }, skipped,
+      engines: results.map((r) => ({ ...r, results: Object.fromEntries(r.results) })),
+    }, null, 2));
+  }
+  return results.some((r) => r.failure) ? 1 : 0;
+}
+
+main().then((c) => { process.exitCode = c; }, (e) => { process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`); process.exitCode = 2; });

@@ -1,0 +1,181 @@
+// The engines the benchmark compares. Each one boots the same kernel and initrd as a child process whose
+// stdin/stdout is the guest's first serial port, so one driver (session.ts) times all of them the same way.
+// Setup installs what an engine needs into a cache (npm) or the system (apt, when root), or says why it can't.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The kernel command line v86 and QEMU boot with. Trapeze's `run` supplies its own (BASE_CMDLINE in
+ *  src/cli/run.ts, not exported): keep the two in step; today run.ts also adds `tsc=reliable`. */
+export const CMDLINE = 'console=ttyS0 reboot=acpi panic=-1';
+export const MEMORY_MIB = 256;
+
+export interface GuestFiles { kernel: string; initrd: string }
+
+export interface Launch {
+  /** Program and arguments; the child's pid is the engine (peak RSS is read from it). */
+  argv: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Engine {
+  /** Row label in the table, e.g. "trapeze (interp)". */
+  label: string;
+  /** Key for --engines (several rows may share one, e.g. both Trapeze CPUs answer to "trapeze"). */
+  key: string;
+  /** Makes the engine runnable; returns null when ready, else why it can't run (printed in the table). */
+  setup(log: (s: string) => void): string | null;
+  launch(guest: GuestFiles): Launch;
+  /** A one-line description for the report (version, flags). */
+  describe(): string;
+}
+
+function run(argv: string[], opts: { inherit?: boolean; cwd?: string } = {}): { ok: boolean; out: string } {
+  const r = spawnSync(argv[0], argv.slice(1), {
+    cwd: opts.cwd, encoding: 'utf8', stdio: opts.inherit ? ['ignore', 'inherit', 'inherit'] : 'pipe', timeout: 20 * 60_000,
+  });
+  return { ok: !r.error && r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
+}
+
+function which(cmd: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
+
+// ---------------------------------------------------------------------------------------------- Trapeze
+
+let trapezeBuilt: string | null | undefined;
+let trapezeHelp = '';
+
+/** Builds dist/ once (npm run build) and reads `trapeze run --help` to learn which --cpu values exist. */
+function buildTrapeze(log: (s: string) => void): string | null {
+  if (trapezeBuilt !== undefined) return trapezeBuilt;
+  log('trapeze: npm run build');
+  const b = run(['npm', 'run', 'build'], { cwd: REPO });
+  if (!b.ok) return (trapezeBuilt = `npm run build failed: ${b.out.split('\n').slice(-3).join(' | ')}`);
+  const h = run([process.execPath, join(REPO, 'bin', 'trapeze'), 'run', '--help']);
+  trapezeHelp = h.out;
+  return (trapezeBuilt = null);
+}
+
+/** True when `trapeze run` accepts `--cpu` (the flag that picks interpreter or JIT). */
+function hasCpuFlag(): boolean { return /--cpu\b/.test(trapezeHelp); }
+
+export function trapezeEngine(cpu: 'interp' | 'jit'): Engine {
+  return {
+    label: `trapeze (${cpu})`,
+    key: 'trapeze',
+    setup(log) {
+      const err = buildTrapeze(log);
+      if (err) return err;
+      if (hasCpuFlag()) {
+        // Trust the help text: the value must be listed for the variant to run.
+        return new RegExp(`\\b${cpu}\\b`).test(trapezeHelp.split('\n').filter((l) => /--cpu/.test(l)).join(' ') || trapezeHelp)
+          ? null : `\`trapeze run --help\` lists --cpu but not '${cpu}'`;
+      }
+      // No --cpu flag yet: the interpreter is the only CPU, so it runs without a flag and the JIT slot stays empty.
+      return cpu === 'interp' ? null : '`trapeze run` has no --cpu flag yet (no JIT to select)';
+    },
+    launch(g) {
+      const argv = [process.execPath, join(REPO, 'bin', 'trapeze'), 'run', '--kernel', g.kernel, '--initrd', g.initrd,
+        '--memory', String(MEMORY_MIB), '--no-reboot', '--stats'];
+      if (hasCpuFlag()) argv.push('--cpu', cpu);
+      return { argv };
+    },
+    describe() {
+      return `node ${process.version} bin/trapeze run --memory ${MEMORY_MIB} --no-reboot${hasCpuFlag() ? ` --cpu ${cpu}` : ' (interpreter; no --cpu flag)'}`;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- QEMU
+
+const APT_PACKAGES = ['qemu-system-x86', 'seabios'];
+const SEABIOS = '/usr/share/seabios/bios-256k.bin';
+const VGABIOS = '/usr/share/seabios/vgabios-stdvga.bin';
+let aptTried = false;
+
+/** Installs QEMU and SeaBIOS with apt-get when root and they are missing; otherwise names the command. */
+function ensureApt(log: (s: string) => void, need: () => boolean): string | null {
+  if (!need()) return null;
+  const cmd = `apt-get install -y --no-install-recommends ${APT_PACKAGES.join(' ')}`;
+  if (!isRoot()) return `missing; run as root: ${cmd}`;
+  if (!aptTried) {
+    aptTried = true;
+    log(`apt: ${cmd}`);
+    let r = run(['apt-get', 'install', '-y', '--no-install-recommends', ...APT_PACKAGES]);
+    if (!r.ok) {
+      log('apt: install failed; apt-get update and retry');
+      run(['apt-get', 'update']);
+      r = run(['apt-get', 'install', '-y', '--no-install-recommends', ...APT_PACKAGES]);
+    }
+    if (!r.ok) log(`apt: ${r.out.split('\n').slice(-2).join(' | ')}`);
+  }
+  return need() ? `still missing after \`${cmd}\`` : null;
+}
+
+export function qemuEngine(): Engine {
+  let version = '';
+  return {
+    label: 'qemu (tcg)',
+    key: 'qemu',
+    setup(log) {
+      const err = ensureApt(log, () => !which('qemu-system-i386'));
+      if (err) return `qemu-system-i386 ${err}`;
+      version = run(['qemu-system-i386', '--version']).out.split('\n')[0] ?? '';
+      return null;
+    },
+    launch(g) {
+      return {
+        argv: ['qemu-system-i386', '-accel', 'tcg', '-m', String(MEMORY_MIB), '-kernel', g.kernel, '-initrd', g.initrd,
+          '-append', CMDLINE, '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'],
+      };
+    },
+    describe() { return `${version || 'qemu-system-i386'}: -accel tcg -m ${MEMORY_MIB} -nographic -serial stdio`; },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- v86
+
+export const BENCH_CACHE = join(process.env.TRAPEZE_CACHE ?? join(homedir(), '.cache', 'trapeze'), 'bench');
+
+export function v86Engine(): Engine {
+  const pkgDir = join(BENCH_CACHE, 'node_modules', 'v86');
+  let version = '';
+  return {
+    label: 'v86',
+    key: 'v86',
+    setup(log) {
+      const lib = join(pkgDir, 'build', 'libv86.mjs');
+      if (!existsSync(lib)) {
+        mkdirSync(BENCH_CACHE, { recursive: true });
+        log(`v86: npm install --prefix ${BENCH_CACHE} v86`);
+        const r = run(['npm', 'install', '--prefix', BENCH_CACHE, '--no-audit', '--no-fund', '--no-save', 'v86']);
+        if (!r.ok || !existsSync(lib)) return `npm install --prefix ${BENCH_CACHE} v86 failed: ${r.out.split('\n').slice(-2).join(' | ')}`;
+      }
+      const err = ensureApt(log, () => !existsSync(SEABIOS) || !existsSync(VGABIOS));
+      if (err) return `SeaBIOS (${SEABIOS}) ${err}`;
+      try {
+        version = JSON.parse(run(['cat', join(pkgDir, 'package.json')]).out).version;
+      } catch { version = '?'; }
+      return null;
+    },
+    launch(g) {
+      const cfg = { kernel: g.kernel, initrd: g.initrd, bios: SEABIOS, vgaBios: VGABIOS, memoryMiB: MEMORY_MIB, cmdline: CMDLINE };
+      return { argv: [process.execPath, join(REPO, 'scripts', 'bench', 'v86-runner.mjs'), pkgDir, JSON.stringify(cfg)] };
+    },
+    describe() { return `v86 ${version} (npm, JIT to wasm) in node ${process.version}, SeaBIOS, ${MEMORY_MIB} MiB`; },
+  };
+}
+
+/** All rows, in table order. */
+export function allEngines(): Engine[] {
+  return [trapezeEngine('interp'), trapezeEngine('jit'), v86Engine(), qemuEngine()];
+}

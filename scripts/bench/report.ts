@@ -1,0 +1,90 @@
+// Formats the results: seconds per workload per engine, Trapeze's ratio to v86 and to QEMU per workload,
+// geometric means over the workloads every compared engine finished, peak RSS, and whether the guests agreed
+// on each workload's output.
+
+import type { EngineResult } from './session.ts';
+
+const pad = (s: string, n: number, right = false): string => (right ? s.padStart(n) : s.padEnd(n));
+
+function geomean(xs: number[]): number | undefined {
+  if (!xs.length) return undefined;
+  return Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+}
+
+const fmtS = (x: number | undefined): string => (x === undefined ? '' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const fmtR = (x: number | undefined): string => (x === undefined ? '-' : x >= 100 ? `${x.toFixed(0)}x` : x >= 10 ? `${x.toFixed(1)}x` : `${x.toFixed(2)}x`);
+
+export type Metric = 'wall' | 'cpu';
+
+/** The table for one metric: 'wall' is host wall-clock seconds between the markers (the headline numbers),
+ *  'cpu' the engine process's user+system seconds over the same interval, which a busy host disturbs less. */
+export function renderTable(names: string[], engines: EngineResult[], skipped: { label: string; reason: string }[], metric: Metric = 'wall'): string {
+  const out: string[] = [];
+  const ran = engines;
+  const sec = (e: EngineResult | undefined, n: string): number | undefined => {
+    const r = e?.results.get(n);
+    return metric === 'wall' ? r?.seconds : r?.seconds === undefined ? undefined : r.cpuSeconds;
+  };
+  const cell = (e: EngineResult, n: string): string => {
+    const r = e.results.get(n);
+    if (!r) return e.failure ? 'skipped' : '-';
+    if (r.seconds === undefined) return r.error ?? 'failed';
+    const x = sec(e, n);
+    return x === undefined ? '?' : fmtS(x);
+  };
+
+  // The Trapeze row the ratios are about: the JIT when it ran, else the interpreter. Both get ratio columns.
+  const trapezes = ran.filter((e) => e.label.startsWith('trapeze'));
+  const v86 = ran.find((e) => e.label === 'v86');
+  const qemu = ran.find((e) => e.label.startsWith('qemu'));
+  const ratioCols: { head: string; num: EngineResult; den: EngineResult }[] = [];
+  for (const t of trapezes) {
+    const tag = t.label.replace(/^trapeze \((.*)\)$/, '$1');
+    if (v86) ratioCols.push({ head: `${tag}/v86`, num: t, den: v86 });
+    if (qemu) ratioCols.push({ head: `${tag}/qemu`, num: t, den: qemu });
+  }
+
+  const W0 = Math.max(10, ...names.map((n) => n.length)) + 1;
+  const cols = ran.map((e) => Math.max(9, e.label.length + 1));
+  const rcols = ratioCols.map((c) => Math.max(9, c.head.length + 1));
+  const header = pad(metric === 'wall' ? 'seconds' : 'cpu s', W0) + ran.map((e, i) => pad(e.label, cols[i], true)).join('') + (ratioCols.length ? ' |' : '') + ratioCols.map((c, i) => pad(c.head, rcols[i], true)).join('') + '  output';
+  out.push(header);
+  out.push('-'.repeat(header.length));
+  for (const n of names) {
+    const outputs = new Set(ran.map((e) => e.results.get(n)?.output).filter((o): o is string => o !== undefined));
+    const agree = n === 'boot' || metric === 'cpu' ? '' : outputs.size === 0 ? '' : outputs.size === 1 ? `same: ${[...outputs][0].slice(0, 40)}` : 'DIFFERS (see log)';
+    out.push(pad(n, W0) + ran.map((e, i) => pad(cell(e, n), cols[i], true)).join('') + (ratioCols.length ? ' |' : '') +
+      ratioCols.map((c, i) => {
+        const a = sec(c.num, n), b = sec(c.den, n);
+        return pad(a !== undefined && b !== undefined && b > 0 ? fmtR(a / b) : '-', rcols[i], true);
+      }).join('') + '  ' + agree);
+  }
+  out.push('-'.repeat(header.length));
+
+  // Geometric means over the workloads (boot excluded) that the engines being compared both finished.
+  const work = names.filter((n) => n !== 'boot');
+  const gm = (e: EngineResult): string => {
+    const xs = work.map((n) => sec(e, n)).filter((x): x is number => x !== undefined);
+    const g = geomean(xs);
+    return g === undefined ? '-' : `${fmtS(g)}${xs.length < work.length ? `(${xs.length}/${work.length})` : ''}`;
+  };
+  out.push(pad('geomean', W0) + ran.map((e, i) => pad(gm(e), cols[i], true)).join('') + (ratioCols.length ? ' |' : '') +
+    ratioCols.map((c, i) => {
+      const rs = work.map((n) => [sec(c.num, n), sec(c.den, n)]).filter(([a, b]) => a !== undefined && b !== undefined && b > 0).map(([a, b]) => a! / b!);
+      return pad(fmtR(geomean(rs)), rcols[i], true);
+    }).join('') + '  (workloads, boot excluded; ratios over workloads both finished)');
+  if (metric === 'cpu') return out.join('\n');
+  out.push(pad('peak RSS', W0) + ran.map((e, i) => pad(e.peakRssKiB === undefined ? '?' : `${(e.peakRssKiB / 1024).toFixed(0)}M`, cols[i], true)).join(''));
+  out.push(pad('cpu', W0) + ran.map((e, i) => pad(e.cpuSeconds === undefined ? '?' : fmtS(e.cpuSeconds), cols[i], true)).join('') + '  (engine process user+sys seconds, whole session)');
+  out.push(pad('wall', W0) + ran.map((e, i) => pad(fmtS(e.totalSeconds), cols[i], true)).join('') + '  (whole session incl. shutdown)');
+
+  const notes: string[] = [];
+  for (const e of ran) {
+    notes.push(`${e.label}: ${e.describe}`);
+    if (e.failure) notes.push(`  stopped early: ${e.failure}`);
+    for (const n of e.notes) notes.push(`  ${n}`);
+  }
+  for (const s of skipped) notes.push(`${s.label}: not run: ${s.reason}`);
+  if (notes.length) out.push('', ...notes);
+  return out.join('\n');
+}

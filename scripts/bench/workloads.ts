@@ -1,0 +1,66 @@
+// The workloads, as shell command lines typed on the guest's serial console. Every engine gets the same
+// bytes. Each line prints `@@BEGIN name` before and `@@END name <status>` after its command; the host takes
+// a timestamp as each marker line arrives. The markers are written `@@B''EGIN` in the typed text so the
+// shell's echo of the command line never looks like a marker; only the output of `echo` does.
+
+export interface Workload {
+  name: string;
+  /** What it stresses, for the table's legend and docs/bench.md. */
+  what: string;
+  /** The guest command (sh syntax, one line), full size and --quick size. */
+  full: string;
+  quick: string;
+}
+
+export const WORKLOADS: Workload[] = [
+  {
+    name: 'sha256',
+    what: 'integer ALU: sha256sum of zeros from dd through a pipe',
+    full: 'dd if=/dev/zero bs=1M count=32 2>/dev/null | sha256sum',
+    quick: 'dd if=/dev/zero bs=1M count=4 2>/dev/null | sha256sum',
+  },
+  {
+    name: 'gzip',
+    what: 'compression loop with memory traffic: gzip -1 of zeros',
+    full: 'dd if=/dev/zero bs=1M count=16 2>/dev/null | gzip -1 | wc -c',
+    quick: 'dd if=/dev/zero bs=1M count=2 2>/dev/null | gzip -1 | wc -c',
+  },
+  {
+    name: 'awk',
+    what: 'interpreter loop with floating point (x87/SSE): busybox awk',
+    full: "awk 'BEGIN{s=0;for(i=0;i<2000000;i++)s+=i*i;print s}'",
+    quick: "awk 'BEGIN{s=0;for(i=0;i<200000;i++)s+=i*i;print s}'",
+  },
+  {
+    name: 'forkexec',
+    what: 'process creation: fork+exec of /bin/true from a shell loop (page tables, COW, exec)',
+    full: 'i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done; echo $i',
+    quick: 'i=0; while [ $i -lt 40 ]; do /bin/true; i=$((i+1)); done; echo $i',
+  },
+  {
+    name: 'tmpfs',
+    what: 'page faults and page cache: write a file into a fresh tmpfs, read it back, delete it',
+    full: 'mkdir -p /mnt/b && mount -t tmpfs tmpfs /mnt/b && dd if=/dev/zero of=/mnt/b/f bs=64k count=1024 2>/dev/null && dd if=/mnt/b/f of=/dev/null bs=4k 2>/dev/null && rm /mnt/b/f && umount /mnt/b && echo ok',
+    quick: 'mkdir -p /mnt/b && mount -t tmpfs tmpfs /mnt/b && dd if=/dev/zero of=/mnt/b/f bs=64k count=128 2>/dev/null && dd if=/mnt/b/f of=/dev/null bs=4k 2>/dev/null && rm /mnt/b/f && umount /mnt/b && echo ok',
+  },
+  {
+    name: 'syscall',
+    what: 'system call entry/exit: dd with 1-byte blocks (one read and one write syscall per byte)',
+    full: 'dd if=/dev/zero of=/dev/null bs=1 count=200000 2>&1 | head -1',
+    quick: 'dd if=/dev/zero of=/dev/null bs=1 count=20000 2>&1 | head -1',
+  },
+  {
+    name: 'pipe',
+    what: 'context switches: 4 KiB blocks through a three-process pipeline',
+    full: 'dd if=/dev/zero bs=4k count=16384 2>/dev/null | cat | cat | wc -c',
+    quick: 'dd if=/dev/zero bs=4k count=2048 2>/dev/null | cat | cat | wc -c',
+  },
+];
+
+/** The line typed on the console for one workload. */
+export function commandLine(w: Workload, quick: boolean): string {
+  return `echo @@B''EGIN ${w.name}; ${quick ? w.quick : w.full}; echo @@E''ND ${w.name} $?`;
+}
+
+/** The guest's /init prints this line once it has loaded drivers, just before it starts the shell. */
+export const BANNER = 'Trapeze guest:';

@@ -1,0 +1,573 @@
+// Code generator: turns a run of decoded guest instructions (one translation unit) into the source of a
+// JavaScript function, which the JIT compiles once with `new Function` and V8 then optimises like any hot
+// function.
+//
+// Conventions of the generated function `unit(c, J, budget)`:
+// - Guest registers live in JS locals r0..r7 for the whole unit: loaded from c.r32 on entry, written
+//   back (WB) at every exit, before every call into the interpreter, and in the catch block when an
+//   inline access faults. Inline code commits registers only after the last point where the instruction
+//   can fault, so at a fault the locals hold exactly the state before the faulting instruction.
+// - Arithmetic flags are stored into the CPU's lazy-flag fields as the interpreter's handlers store them
+//   (so a fault, a call-out or an exit never has to reconstruct them); the operands are also kept in the
+//   locals fa/fb/fr, so a Jcc/SETcc/CMOVcc later in the unit evaluates its condition without reading c.
+// - `i` is the index of the instruction being executed and `n` the instructions completed by earlier
+//   iterations of a self-loop. The catch block sets c.prevEip = EIPS[i] and J.faultDone = n + i and
+//   rethrows; the dispatcher then restores EIP and delivers the exception as the interpreter's run() does.
+// - Anything not inlined runs through `c.step()`, the interpreter's own decode-and-dispatch, with EIP set to
+//   the instruction: the handlers see exactly the decode state (prefixes, prevEip, eip) they expect.
+
+import type { Insn } from './decode.ts';
+import { ARITH, CF, IF, OF, PF, SF, ZF, AF } from '../cpu/constants.ts';
+
+/** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
+export const EXIT_BRANCH = 0x200, EXIT_SMC = 0x201, EXIT_END = 0x202, EXIT_LOOP_BUDGET = 0x203, EXIT_CALLOUT_MOVED = 0x204;
+export const EXIT_NAMES: Record<number, string> = {
+  [EXIT_BRANCH]: 'branch', [EXIT_SMC]: 'self-modifying write', [EXIT_END]: 'unit end (page/size/undecodable)',
+  [EXIT_LOOP_BUDGET]: 'loop left for interrupt/budget', [EXIT_CALLOUT_MOVED]: 'call-out changed EIP',
+};
+
+// One-byte opcodes whose interpreter handler cannot change anything a unit assumes constant (mode, CS,
+// CPL, TF, IF, control flow other than re-executing itself): after calling one, the unit goes on if EIP is
+// the next instruction. Everything else (far transfers, segment loads of SS/CS, POPF, CLI/STI, HLT, I/O,
+// INT, system instructions) ends the unit after the call.
+const SAFE1 = new Uint8Array(256);
+const SAFE2 = new Uint8Array(256);
+{
+  const r = (t: Uint8Array, a: number, b: number) => { for (let o = a; o <= b; o++) t[o] = 1; };
+  for (let o = 0; o < 0x40; o++) if ((o & 7) < 6) SAFE1[o] = 1;
+  for (const o of [0x06, 0x0e, 0x16, 0x1e, 0x27, 0x2f, 0x37, 0x3f, 0x62, 0x63, 0x8c, 0x8d, 0x8f, 0x9b, 0x9c, 0x9e, 0x9f,
+    0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfc, 0xfd, 0xfe]) SAFE1[o] = 1;
+  r(SAFE1, 0x40, 0x61); r(SAFE1, 0x68, 0x6b); r(SAFE1, 0x80, 0x8b); r(SAFE1, 0x90, 0x99); r(SAFE1, 0xa0, 0xaf);
+  r(SAFE1, 0xb0, 0xc1); r(SAFE1, 0xd0, 0xdf);
+  for (const o of [0x0d, 0x31, 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa8, 0xa9, 0xab, 0xac, 0xad, 0xae, 0xaf, 0xb0, 0xb1, 0xb3, 0xba, 0xbb, 0xbc, 0xbd]) SAFE2[o] = 1;
+  r(SAFE2, 0x10, 0x1f); r(SAFE2, 0x28, 0x2f); r(SAFE2, 0x40, 0x7f); r(SAFE2, 0x90, 0x9f); r(SAFE2, 0xb6, 0xbf);
+  r(SAFE2, 0xc0, 0xff);
+}
+
+/** Whether the interpreter handler of `d` may be called in the middle of a unit (see SAFE1). */
+export function safeCallout(d: Insn): boolean {
+  if (d.op === 0xff) { const r = (d.modrm >> 3) & 7; return r === 0 || r === 1 || r === 6; }
+  return d.op < 0x100 ? SAFE1[d.op] === 1 : SAFE2[d.op & 0xff] === 1;
+}
+
+/** What the code generator needs to know about the unit's context (all part of the cache key). */
+export interface UnitContext {
+  entry: number;
+  ss32: boolean;
+  csLimit: number;
+}
+
+type Known = null | { k: 'add' | 'sub' | 'logic' | 'inc' | 'dec'; bits: number };
+
+const MASKX = (bits: number) => (bits === 32 ? '>>> 0' : bits === 16 ? '& 0xffff' : '& 0xff');
+const MAXV = (bits: number) => (bits === 32 ? 0xffffffff : bits === 16 ? 0xffff : 0xff);
+
+/**
+ * Generates one unit. `insns` is the instruction sequence in execution order (direct jumps already
+ * followed); `ends[i]` says how instruction i ends the unit: undefined (falls through to i+1), or the
+ * terminal kinds set by the builder. Returns the function body source.
+ */
+export class Gen {
+  private out: string[] = [];
+  private used = new Set<number>();
+  private known: Known = null;
+  private stores = false;
+  /** Inline instructions emitted (for statistics). */
+  inlined = 0;
+  callouts = 0;
+
+  constructor(private readonly ctx: UnitContext) {}
+
+  // --- registers ---
+  private r(i: number): string { this.used.add(i); return `r${i}`; }
+  private get8(i: number): string { return i < 4 ? `(${this.r(i)} & 0xff)` : `((${this.r(i - 4)} >> 8) & 0xff)`; }
+  private set8(i: number, v: string): string {
+    return i < 4 ? `${this.r(i)} = (r${i} & -256) | ${v};` : `${this.r(i - 4)} = (r${i - 4} & -65281) | (${v} << 8);`;
+  }
+  private wb(): string { return '/*WB*/'; }
+
+  // --- memory ---
+  private ea(d: Insn): string {
+    const parts: string[] = [];
+    if (d.base >= 0) parts.push(this.r(d.base));
+    if (d.index >= 0) parts.push(d.scale ? `(${this.r(d.index)} << ${d.scale})` : this.r(d.index));
+    if (d.disp !== 0 || parts.length === 0) parts.push(String(d.disp));
+    return parts.length === 1 && d.base >= 0 ? parts[0] : `(${parts.join(' + ')}) | 0`;
+  }
+  private segOf(d: Insn): number {
+    if (d.seg >= 0) return d.seg;
+    return d.base === 4 || d.base === 5 ? 2 : 3;
+  }
+  /** Emits `l = linear address` of segment seg, offset expression off, with the interpreter's checks. */
+  private lin(seg: number, off: string, size: number, write: boolean): void {
+    this.out.push(`o = ${off}; l = (sf[${seg}] & ${write ? 2 : 1}) ? (sb[${seg}] + o) | 0 : c.linChecked(${seg}, o, ${size}, ${write});`);
+  }
+  /** Expression loading `size` bytes at linear `l` (unsigned for 8/16, int32 for 32). */
+  private load(size: number): string {
+    if (size === 1) return `((tf[l >>> 12] & rm) ? pool[th[l >>> 12] | (l & 0xfff)] : c.readLin8(l))`;
+    if (size === 2) return `(((tf[l >>> 12] & rm) && (l & 0xfff) !== 0xfff) ? dv.getUint16(th[l >>> 12] | (l & 0xfff), true) : c.readLin16(l))`;
+    return `(((tf[l >>> 12] & rm) && (l & 0xfff) <= 0xffc) ? dv.getInt32(th[l >>> 12] | (l & 0xfff), true) : c.readLin32(l))`;
+  }
+  private store(size: number, v: string): void {
+    this.stores = true;
+    if (size === 1) this.out.push(`if (tf[l >>> 12] & wm) pool[th[l >>> 12] | (l & 0xfff)] = ${v}; else c.writeLin8(l, ${v});`);
+    else if (size === 2) this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) !== 0xfff) dv.setUint16(th[l >>> 12] | (l & 0xfff), ${v}, true); else c.writeLin16(l, ${v});`);
+    else this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= 0xffc) dv.setInt32(th[l >>> 12] | (l & 0xfff), ${v}, true); else c.writeLin32(l, ${v});`);
+  }
+  /** Read-modify-write start (as the interpreter's eaRmw): h = host offset or -1, v = old value. */
+  private rmwLoad(size: number): void {
+    const lim = 0x1000 - size;
+    this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= ${lim}) h = th[l >>> 12] | (l & 0xfff); else { c.probeWrite(l, ${size}); h = -1; }`);
+    this.out.push(size === 1 ? 'v = h >= 0 ? pool[h] : c.readLin8(l);' : 'v = h >= 0 ? dv.getInt32(h, true) : c.readLin32(l);');
+  }
+  private rmwStore(size: number, v: string): void {
+    this.stores = true;
+    this.out.push(size === 1 ? `if (h >= 0) pool[h] = ${v}; else c.writeLin8(l, ${v});` : `if (h >= 0) dv.setInt32(h, ${v}, true); else c.writeLin32(l, ${v});`);
+  }
+
+  // --- flags ---
+  private alu(op: number, a: string, b: string, bits: number): void {
+    const mx = MASKX(bits);
+    const o = this.out;
+    o.push(`fa = ${a}; fb = ${b};`);
+    switch (op) {
+      case 0: o.push(`fr = (fa + fb) ${mx}; c.lzOp = 0;`); this.known = { k: 'add', bits }; break;
+      case 2: o.push(`t = c.getCF(); fr = (fa + fb + t) ${mx}; c.lzCin = t; c.lzOp = 1;`); this.known = null; break;
+      case 3: o.push(`t = c.getCF(); fr = (fa - fb - t) ${mx}; c.lzCin = t; c.lzOp = 3;`); this.known = null; break;
+      case 5: case 7: o.push(`fr = (fa - fb) ${mx}; c.lzOp = 2;`); this.known = { k: 'sub', bits }; break;
+      default: {
+        const js = op === 1 ? '|' : op === 4 ? '&' : '^';
+        o.push(`fr = (fa ${js} fb) ${mx}; c.lzOp = 4; c.lzRes = fr; c.lzBits = ${bits}; c.flags &= ${~ARITH}; c.lzMask = ${SF | ZF | PF};`);
+        this.known = { k: 'logic', bits };
+        return;
+      }
+    }
+    o.push(`c.lzA = fa; c.lzB = fb; c.lzRes = fr; c.lzBits = ${bits}; c.lzMask = ${ARITH};`);
+  }
+
+  /** JS boolean expression for condition code cc (SDM vol. 1 Table B-1). */
+  private cond(cc: number): string {
+    const k = this.known;
+    const neg = (cc & 1) === 1;
+    let e: string | null = null;
+    if (k) {
+      const sh = k.bits - 1, M = MAXV(k.bits);
+      const S = `((fr >>> ${sh}) & 1)`;
+      const Z = 'fr === 0';
+      const P = 'PAR[fr & 0xff] !== 0';
+      let O: string, C: string;
+      switch (k.k) {
+        case 'sub': O = `((((fa ^ fb) & (fa ^ fr)) >>> ${sh}) & 1)`; C = 'fa < fb'; break;
+        case 'add': O = `((((fa ^ fr) & (fb ^ fr)) >>> ${sh}) & 1)`; C = `fa + fb > ${M}`; break;
+        case 'inc': O = `((((fa ^ fr) & (1 ^ fr)) >>> ${sh}) & 1)`; C = '(c.flags & 1) !== 0'; break;
+        case 'dec': O = `((((fa ^ 1) & (fa ^ fr)) >>> ${sh}) & 1)`; C = '(c.flags & 1) !== 0'; break;
+        default: O = '0'; C = 'false'; break;
+      }
+      const s = 32 - k.bits;
+      switch (cc >> 1) {
+        case 0: e = `${O} !== 0`; break;
+        case 1: e = C; break;
+        case 2: e = Z; break;
+        case 3: e = k.k === 'sub' ? 'fa <= fb' : `(${C} || ${Z})`; break;
+        case 4: e = `${S} !== 0`; break;
+        case 5: e = P; break;
+        case 6: e = k.k === 'sub' ? (s ? `(fa << ${s}) < (fb << ${s})` : '(fa | 0) < (fb | 0)') : `${S} !== ${O}`; break;
+        default: e = k.k === 'sub' ? (s ? `(fa << ${s}) <= (fb << ${s})` : '(fa | 0) <= (fb | 0)') : `(${Z} || ${S} !== ${O})`; break;
+      }
+      return neg ? `(!(${e}))` : `(${e})`;
+    }
+    return `(c.cond(${cc}))`;
+  }
+
+  // --- unit structure ---
+  /** Starts instruction number `idx`. */
+  begin(idx: number): void { this.out.push(`i = ${idx};`); this.stores = false; }
+  /** After an inline instruction that stored to memory: leave if the store hit translated code. */
+  endInsn(idx: number, next: number): void {
+    if (this.stores) this.out.push(`if (J.codeChanged) ${this.exit(idx, String(next), EXIT_SMC)}`);
+  }
+
+  /**
+   * Leaves the unit after instruction idx with EIP = eip. All such exits share one epilogue (after the
+   * labelled block `out`) that writes the registers back, which keeps the generated source small.
+   */
+  private exit(idx: number, eip: string, reason: number): string {
+    return `{ e = ${eip}; q = ${idx + 1}; x = ${reason}; break out; }`;
+  }
+
+  /** Transfer to `target` (a constant): loop back if it is the entry and the unit is a loop, else leave. */
+  private jumpTo(idx: number, target: number, loop: boolean): string {
+    if ((target >>> 0) > this.ctx.csLimit) return 'c.gp(0);';
+    if (loop && target === this.ctx.entry) {
+      return `n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = ${target}; q = 0; x = ${EXIT_LOOP_BUDGET}; break out;`;
+    }
+    return this.exit(idx, String(target), EXIT_BRANCH);
+  }
+
+  /** Calls the interpreter for d. `last`: the unit ends after it. */
+  callout(d: Insn, idx: number, last: boolean): void {
+    this.callouts++;
+    this.known = null;
+    const next = (d.eip + d.len) | 0;
+    this.out.push(`${this.wb()} w = 0; c.eip = ${d.eip}; C[${d.op}]++; c.step();`);
+    if (last) { this.out.push(`X[${d.op}]++; return n + ${idx + 1};`); return; }
+    this.out.push(`if (c.eip !== ${next} || J.codeChanged) { X[${EXIT_CALLOUT_MOVED}]++; return n + ${idx + 1}; }`);
+    this.out.push('/*RL*/ w = 1;');
+  }
+
+  /** The unit ends after instruction idx by falling through to `next` (page end, size limit). */
+  fallOut(idx: number, next: number, afterJcc: boolean): void { this.out.push(this.exit(idx, String(next), afterJcc ? EXIT_BRANCH : EXIT_END)); }
+
+  /**
+   * Emits d inline if it is one of the inlined forms. Returns 'no' (caller calls out), 'cont' (continue
+   * with the next instruction), 'jump' (unconditional direct transfer to `target`; caller may follow it
+   * or end the unit with jumpOut), or 'end' (the unit ended here).
+   */
+  inline(d: Insn, idx: number, loop: boolean): 'no' | 'cont' | 'jump' | 'jcc' | 'end' {
+    if (!d.as32) return 'no';
+    const o = this.out;
+    const m = d.modrm, op = d.op;
+    const next = (d.eip + d.len) | 0;
+    const mem = m >= 0 && m < 0xc0;
+    const reg = (m >> 3) & 7, rmr = m & 7;
+    // LOCK: with one vCPU every instruction is atomic, so a valid LOCK changes nothing; the invalid uses
+    // (#UD, decided by the interpreter's checkLockable) are left to the interpreter.
+    if (d.lock && !(mem && d.os32 && ((op < 0x40 && (op & 7) < 2 && (op >> 3) !== 7) || ((op >= 0x80 && op <= 0x83) && reg !== 7) ||
+      (op === 0xff && reg <= 1) || (op === 0xf7 && (reg === 2 || reg === 3))))) return 'no';
+    if (op === 0x11f) return this.done(idx, next); // NOP r/m (0F 1F): computes nothing observable
+    if (op === 0x90 && d.rep !== 0xf2) return this.done(idx, next);
+    if (!d.os32) {
+      // 16-bit moves (66 89 / 66 8B / 66 C7 /0): the upper half of a register destination is kept.
+      if (op === 0x89) {
+        if (!mem) o.push(`${this.r(rmr)} = (r${rmr} & -65536) | (${this.r(reg)} & 0xffff);`);
+        else { this.lin(this.segOf(d), this.ea(d), 2, true); this.store(2, `${this.r(reg)} & 0xffff`); }
+        return this.done(idx, next);
+      }
+      if (op === 0x8b) {
+        if (!mem) o.push(`${this.r(reg)} = (r${reg} & -65536) | (${this.r(rmr)} & 0xffff);`);
+        else { this.lin(this.segOf(d), this.ea(d), 2, false); o.push(`v = ${this.load(2)}; ${this.r(reg)} = (r${reg} & -65536) | v;`); }
+        return this.done(idx, next);
+      }
+      if ((op === 0xc1 || op === 0xd1) && !mem && (reg === 4 || reg === 5 || reg === 7)) {
+        // 16-bit SHL/SHR/SAR of a register by a constant, with the generic shift's rules for counts
+        // of 16 and more (operands.ts shift()), resolved at translation time.
+        const cnt = op === 0xd1 ? 1 : d.imm & 31;
+        if (cnt === 0) return this.done(idx, next);
+        const r = this.r(rmr);
+        o.push(`fa = ${r} & 0xffff;`);
+        if (reg === 4) o.push(cnt < 16 ? `fr = (fa << ${cnt}) & 0xffff; t = (fa >>> ${16 - cnt}) & 1;` : `fr = 0; t = ${cnt === 16 ? 'fa & 1' : '0'};`, `t |= ((fr >>> 15) ^ t) ? ${OF} : 0;`);
+        else if (reg === 5) o.push(cnt < 16 ? `fr = fa >>> ${cnt}; t = (fa >>> ${cnt - 1}) & 1;` : `fr = 0; t = ${cnt === 16 ? '(fa >>> 15) & 1' : '0'};`, `t |= (fa & 0x8000) ? ${OF} : 0;`);
+        else o.push('fb = (fa << 16) >> 16;', cnt < 16 ? `fr = (fb >> ${cnt}) & 0xffff; t = (fb >> ${cnt - 1}) & 1;` : 'fr = (fb >> 31) & 0xffff; t = fb < 0 ? 1 : 0;');
+        o.push(`c.lzOp = 4; c.lzRes = fr; c.lzBits = 16; c.flags = (c.flags & ${~ARITH}) | t | ${AF}; c.lzMask = ${SF | ZF | PF}; r${rmr} = (r${rmr} & -65536) | fr;`);
+        this.known = null;
+        return this.done(idx, next);
+      }
+      if (op === 0xc7 && reg === 0) {
+        const imm = String(d.imm & 0xffff);
+        if (!mem) o.push(`${this.r(rmr)} = (r${rmr} & -65536) | ${imm};`);
+        else { this.lin(this.segOf(d), this.ea(d), 2, true); this.store(2, imm); }
+        return this.done(idx, next);
+      }
+      return 'no';
+    }
+    // ALU 00-3D: op Eb,Gb / Ev,Gv / Gb,Eb / Gv,Ev / AL,Ib / eAX,Iv
+    if (op < 0x40 && (op & 7) < 6) {
+      const alu = op >> 3, form = op & 7, cmp = alu === 7;
+      const bits = form & 1 ? 32 : 8, size = bits >> 3;
+      const R = (i: number) => (bits === 32 ? `(${this.r(i)} >>> 0)` : this.get8(i));
+      const W = (i: number) => (bits === 32 ? `${this.r(i)} = fr | 0;` : this.set8(i, 'fr'));
+      if (form >= 4) {
+        this.alu(alu, bits === 32 ? R(0) : this.get8(0), String(bits === 32 ? d.imm >>> 0 : d.imm & 0xff), bits);
+        if (!cmp) o.push(W(0));
+      } else if (form < 2) {
+        if (!mem) { this.alu(alu, R(rmr), R(reg), bits); if (!cmp) o.push(W(rmr)); }
+        else if (cmp) { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(alu, bits === 32 ? 'v >>> 0' : 'v', R(reg), bits); }
+        else { this.lin(this.segOf(d), this.ea(d), size, true); this.rmwLoad(size); this.alu(alu, bits === 32 ? 'v >>> 0' : 'v', R(reg), bits); this.rmwStore(size, 'fr'); }
+      } else {
+        if (!mem) this.alu(alu, R(reg), R(rmr), bits);
+        else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(alu, R(reg), bits === 32 ? 'v >>> 0' : 'v', bits); }
+        if (!cmp) o.push(W(reg));
+      }
+      return this.done(idx, next);
+    }
+    if (op === 0x80 || op === 0x81 || op === 0x82 || op === 0x83) {
+      const bits = op === 0x81 || op === 0x83 ? 32 : 8, size = bits >> 3;
+      const imm = String(bits === 32 ? d.imm >>> 0 : d.imm & 0xff);
+      if (!mem) {
+        this.alu(reg, bits === 32 ? `(${this.r(rmr)} >>> 0)` : this.get8(rmr), imm, bits);
+        if (reg !== 7) o.push(bits === 32 ? `${this.r(rmr)} = fr | 0;` : this.set8(rmr, 'fr'));
+      } else if (reg === 7) {
+        this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`);
+        this.alu(7, bits === 32 ? 'v >>> 0' : 'v', imm, bits);
+      } else {
+        this.lin(this.segOf(d), this.ea(d), size, true); this.rmwLoad(size);
+        this.alu(reg, bits === 32 ? 'v >>> 0' : 'v', imm, bits); this.rmwStore(size, 'fr');
+      }
+      return this.done(idx, next);
+    }
+    if (op === 0x84 || op === 0x85 || op === 0xa8 || op === 0xa9) {
+      const bits = op & 1 ? 32 : 8, size = bits >> 3;
+      const R = (i: number) => (bits === 32 ? `(${this.r(i)} >>> 0)` : this.get8(i));
+      if (op >= 0xa8) this.alu(4, R(0), String(bits === 32 ? d.imm >>> 0 : d.imm & 0xff), bits);
+      else if (!mem) this.alu(4, R(rmr), R(reg), bits);
+      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(4, bits === 32 ? 'v >>> 0' : 'v', R(reg), bits); }
+      return this.done(idx, next);
+    }
+    if (op >= 0x40 && op <= 0x4f) {
+      const r = op & 7, isDec = op >= 0x48;
+      o.push(`t = ${this.cfExpr()}; fa = ${this.r(r)} >>> 0; fr = (fa ${isDec ? '-' : '+'} 1) >>> 0; c.flags = (c.flags & ${~CF}) | t;`);
+      o.push(`c.lzOp = ${isDec ? 2 : 0}; c.lzA = fa; c.lzB = 1; c.lzRes = fr; c.lzBits = 32; c.lzMask = ${ARITH & ~CF}; r${r} = fr | 0;`);
+      this.known = { k: isDec ? 'dec' : 'inc', bits: 32 };
+      return this.done(idx, next);
+    }
+    if (op >= 0x50 && op <= 0x57 || op === 0x68 || op === 0x6a) {
+      if (!this.ctx.ss32) return 'no';
+      const val = op <= 0x57 ? this.r(op & 7) : String(d.imm | 0);
+      this.push(val);
+      return this.done(idx, next);
+    }
+    if (op >= 0x58 && op <= 0x5f) {
+      if (!this.ctx.ss32) return 'no';
+      this.lin(2, this.r(4), 4, false);
+      o.push(`v = ${this.load(4)}; r4 = (r4 + 4) | 0; ${this.r(op & 7)} = v;`);
+      return this.done(idx, next);
+    }
+    if (op === 0x88 || op === 0x89) {
+      const size = op === 0x89 ? 4 : 1;
+      if (!mem) o.push(size === 4 ? `${this.r(rmr)} = ${this.r(reg)};` : this.set8(rmr, this.get8(reg)));
+      else { this.lin(this.segOf(d), this.ea(d), size, true); this.store(size, size === 4 ? this.r(reg) : this.get8(reg)); }
+      return this.done(idx, next);
+    }
+    if (op === 0x8a || op === 0x8b) {
+      const size = op === 0x8b ? 4 : 1;
+      if (!mem) o.push(size === 4 ? `${this.r(reg)} = ${this.r(rmr)};` : this.set8(reg, this.get8(rmr)));
+      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); o.push(size === 4 ? `${this.r(reg)} = v;` : this.set8(reg, 'v')); }
+      return this.done(idx, next);
+    }
+    if (op === 0x8d) {
+      if (!mem) return 'no';
+      o.push(`${this.r(reg)} = ${this.ea(d)};`);
+      return this.done(idx, next);
+    }
+    if (op >= 0xa0 && op <= 0xa3) {
+      // MOV AL/EAX <-> moffs32 (DS or the override segment).
+      const seg = d.seg >= 0 ? d.seg : 3, size = op & 1 ? 4 : 1;
+      this.lin(seg, String(d.imm | 0), size, op >= 0xa2);
+      if (op === 0xa0) o.push(`v = ${this.load(1)};`, this.set8(0, 'v'));
+      else if (op === 0xa1) o.push(`${this.r(0)} = ${this.load(4)};`);
+      else this.store(size, size === 4 ? this.r(0) : this.get8(0));
+      return this.done(idx, next);
+    }
+    if (op === 0xc9) {
+      if (!this.ctx.ss32) return 'no';
+      this.lin(2, this.r(5), 4, false);
+      o.push(`v = ${this.load(4)}; ${this.r(4)} = (r5 + 4) | 0; r5 = v;`);
+      return this.done(idx, next);
+    }
+    if (op === 0xf6 && reg <= 1) {
+      const imm = String(d.imm & 0xff);
+      if (!mem) this.alu(4, this.get8(rmr), imm, 8);
+      else { this.lin(this.segOf(d), this.ea(d), 1, false); o.push(`v = ${this.load(1)};`); this.alu(4, 'v', imm, 8); }
+      return this.done(idx, next);
+    }
+    if (op >= 0xb0 && op <= 0xb7) { o.push(this.set8(op & 7, String(d.imm & 0xff))); return this.done(idx, next); }
+    if (op >= 0xb8 && op <= 0xbf) { o.push(`${this.r(op & 7)} = ${d.imm | 0};`); return this.done(idx, next); }
+    if ((op === 0xc6 || op === 0xc7) && reg === 0) {
+      const size = op === 0xc7 ? 4 : 1;
+      const imm = String(size === 4 ? d.imm | 0 : d.imm & 0xff);
+      if (!mem) o.push(size === 4 ? `${this.r(rmr)} = ${imm};` : this.set8(rmr, imm));
+      else { this.lin(this.segOf(d), this.ea(d), size, true); this.store(size, imm); }
+      return this.done(idx, next);
+    }
+    if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && (reg === 4 || reg === 5 || reg === 7)) {
+      // SHL/SHR/SAR r/m32 by imm8, 1 or CL (the count masked to 5 bits; 0 changes nothing, not even flags).
+      const cnt = op === 0xd1 ? '1' : op === 0xc1 ? String(d.imm & 31) : 'k';
+      if (cnt === '0' && !mem) return this.done(idx, next);
+      if (op === 0xd3) o.push(`k = ${this.r(1)} & 31;`);
+      let dst: string;
+      if (mem) { this.lin(this.segOf(d), this.ea(d), 4, true); this.rmwLoad(4); dst = 'v'; } else dst = this.r(rmr);
+      const body: string[] = [];
+      if (reg === 4) body.push(`fa = ${dst}; fr = (fa << ${cnt}) >>> 0; t = (fa >>> (32 - ${cnt})) & 1; t |= ((fr >>> 31) ^ t) ? ${OF} : 0;`);
+      else if (reg === 5) body.push(`fa = ${dst}; fr = fa >>> ${cnt}; t = ((fa >>> (${cnt} - 1)) & 1) | (fa < 0 ? ${OF} : 0);`);
+      else body.push(`fa = ${dst}; fr = (fa >> ${cnt}) >>> 0; t = (fa >> (${cnt} - 1)) & 1;`);
+      body.push(`c.lzOp = 4; c.lzRes = fr; c.lzBits = 32; c.flags = (c.flags & ${~ARITH}) | t | ${AF}; c.lzMask = ${SF | ZF | PF};`);
+      if (cnt !== '0') {
+        if (op === 0xd3) o.push('if (k !== 0) {');
+        o.push(...body);
+        if (mem) this.rmwStore(4, 'fr | 0'); else o.push(`${dst} = fr | 0;`);
+        if (op === 0xd3) o.push('}');
+      }
+      this.known = null;
+      return this.done(idx, next);
+    }
+    if ((op === 0xc1 || op === 0xd1) && reg <= 1 && !mem) {
+      // ROL/ROR r32 by a constant: only CF and OF change, so pending lazy flags are folded first.
+      const cnt = op === 0xd1 ? 1 : d.imm & 31;
+      if (cnt === 0) return this.done(idx, next);
+      const r = this.r(rmr);
+      if (reg === 0) o.push(`fr = (${r} << ${cnt}) | (${r} >>> ${32 - cnt}); t = fr & 1; t |= ((fr >>> 31) ^ t) ? ${OF} : 0;`);
+      else o.push(`fr = (${r} >>> ${cnt}) | (${r} << ${32 - cnt}); t = fr >>> 31; t |= (t ^ ((fr >>> 30) & 1)) ? ${OF} : 0;`);
+      o.push(`c.materialize(); c.flags = (c.flags & ${~(CF | OF)}) | t; ${r} = fr;`);
+      this.known = null;
+      return this.done(idx, next);
+    }
+    if (op === 0x1af) {
+      // IMUL r32, r/m32: the low half, CF=OF when it does not sign-extend to the full product (as the
+      // interpreter decides it: the double product is exact up to 2^53).
+      let b: string;
+      if (mem) { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`v = ${this.load(4)};`); b = 'v'; } else b = this.r(rmr);
+      o.push(`fa = ${this.r(reg)}; fb = ${b}; fr = Math.imul(fa, fb); k = fa * fb;`);
+      o.push(`t = (k >= -0x8000000000000 && k <= 0x8000000000000 ? k === fr : false) ? 0 : ${CF | OF}; r${reg} = fr;`);
+      o.push(`c.lzOp = 4; c.lzRes = fr >>> 0; c.lzBits = 32; c.flags = (c.flags & ${~ARITH}) | t; c.lzMask = ${SF | ZF | PF};`);
+      this.known = null;
+      return this.done(idx, next);
+    }
+    if (op === 0xff && (reg <= 1 || reg === 6 || reg === 2 || reg === 4)) {
+      if (reg <= 1) {
+        const ex = (a: string) => `t = ${this.cfExpr()}; fa = ${a} >>> 0; fr = (fa ${reg ? '-' : '+'} 1) >>> 0; c.flags = (c.flags & ${~CF}) | t; c.lzOp = ${reg ? 2 : 0}; c.lzA = fa; c.lzB = 1; c.lzRes = fr; c.lzBits = 32; c.lzMask = ${ARITH & ~CF};`;
+        if (!mem) o.push(ex(this.r(rmr)), `r${rmr} = fr | 0;`);
+        else { this.lin(this.segOf(d), this.ea(d), 4, true); this.rmwLoad(4); o.push(ex('v')); this.rmwStore(4, 'fr | 0'); }
+        this.known = { k: reg ? 'dec' : 'inc', bits: 32 };
+        return this.done(idx, next);
+      }
+      if (reg === 6 && !this.ctx.ss32) return 'no';
+      if (reg === 2 && !this.ctx.ss32) return 'no';
+      let src: string;
+      if (mem) { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`v = ${this.load(4)};`); src = 'v'; } else src = this.r(rmr);
+      if (reg === 6) { this.push(src); return this.done(idx, next); }
+      // CALL/JMP near indirect: the target is checked against the CS limit before anything is pushed.
+      o.push(`k = ${src};`);
+      if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((k >>> 0) > ${this.ctx.csLimit}) c.gp(0);`);
+      if (reg === 2) {
+        this.push(String(next));
+        if (this.stores) o.push(`if (J.codeChanged) ${this.exit(idx, 'k', EXIT_SMC)}`);
+      }
+      o.push(this.exit(idx, 'k', EXIT_BRANCH));
+      this.inlined++;
+      return 'end';
+    }
+    if (op === 0xf7 && reg <= 3) {
+      if (reg <= 1) {
+        const imm = String(d.imm >>> 0);
+        if (!mem) this.alu(4, `(${this.r(rmr)} >>> 0)`, imm, 32);
+        else { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`v = ${this.load(4)};`); this.alu(4, 'v >>> 0', imm, 32); }
+        return this.done(idx, next);
+      }
+      // NOT (no flags) / NEG (flags of 0 - x).
+      if (!mem) {
+        if (reg === 2) o.push(`${this.r(rmr)} = ~r${rmr};`); else { this.alu(5, '0', `(${this.r(rmr)} >>> 0)`, 32); o.push(`r${rmr} = fr | 0;`); }
+      } else {
+        this.lin(this.segOf(d), this.ea(d), 4, true); this.rmwLoad(4);
+        if (reg === 2) this.rmwStore(4, '~v'); else { this.alu(5, '0', 'v >>> 0', 32); this.rmwStore(4, 'fr | 0'); }
+      }
+      return this.done(idx, next);
+    }
+    if (op >= 0x1b6 && op <= 0x1bf && (op & 7) >= 6) {
+      const size = op & 1 ? 2 : 1, sx = op >= 0x1be;
+      let src: string;
+      if (!mem) src = size === 1 ? this.get8(rmr) : `(${this.r(rmr)} & 0xffff)`;
+      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); src = 'v'; }
+      o.push(`${this.r(reg)} = ${sx ? (size === 1 ? `(${src} << 24) >> 24` : `(${src} << 16) >> 16`) : src};`);
+      return this.done(idx, next);
+    }
+    if (op >= 0x190 && op <= 0x19f) {
+      const e = this.cond(op & 15);
+      if (!mem) o.push(this.set8(rmr, `(${e} ? 1 : 0)`));
+      else { o.push(`t = ${e} ? 1 : 0;`); this.lin(this.segOf(d), this.ea(d), 1, true); this.store(1, 't'); }
+      return this.done(idx, next);
+    }
+    if (op >= 0x140 && op <= 0x14f) {
+      if (!mem) o.push(`if ${this.cond(op & 15)} ${this.r(reg)} = ${this.r(rmr)};`);
+      else { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`v = ${this.load(4)}; if ${this.cond(op & 15)} ${this.r(reg)} = v;`); }
+      return this.done(idx, next);
+    }
+    // --- control transfers ---
+    if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+      const target = (next + d.imm) | 0;
+      // Only the taken side is emitted: the builder either continues the unit with the fall-through
+      // instruction (a superblock) or ends it with fallOut.
+      o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop)} }`);
+      this.inlined++;
+      return 'jcc';
+    }
+    if (op === 0xe9 || op === 0xeb) {
+      this.inlined++;
+      if (((next + d.imm) >>> 0) > this.ctx.csLimit) { o.push('c.gp(0);'); return 'end'; }
+      return 'jump';
+    }
+    if (op === 0xe8) {
+      if (!this.ctx.ss32) return 'no';
+      const target = (next + d.imm) | 0;
+      if ((target >>> 0) > this.ctx.csLimit) { o.push('c.gp(0);'); return 'end'; }
+      this.push(String(next));
+      if (this.stores) this.out.push(`if (J.codeChanged) ${this.exit(idx, String(target), EXIT_SMC)}`);
+      this.inlined++;
+      return 'jump';
+    }
+    if (op === 0xc3 || op === 0xc2) {
+      if (!this.ctx.ss32) return 'no';
+      this.lin(2, this.r(4), 4, false);
+      o.push(`v = ${this.load(4)};`);
+      if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((v >>> 0) > ${this.ctx.csLimit}) c.gp(0);`);
+      o.push(`r4 = (r4 + ${4 + (op === 0xc2 ? d.imm : 0)}) | 0;`);
+      o.push(this.exit(idx, 'v', EXIT_BRANCH));
+      this.inlined++;
+      return 'end';
+    }
+    return 'no';
+  }
+
+  /** The end of an unconditional direct jump/call not followed: loop or leave. */
+  jumpOut(idx: number, target: number, loop: boolean): void {
+    this.out.push(this.jumpTo(idx, target, loop));
+  }
+
+  private done(idx: number, next: number): 'cont' {
+    this.inlined++;
+    this.endInsn(idx, next);
+    return 'cont';
+  }
+
+  private cfExpr(): string {
+    const k = this.known;
+    if (k?.k === 'sub') return '(fa < fb ? 1 : 0)';
+    if (k?.k === 'add') return `(fa + fb > ${MAXV(k.bits)} ? 1 : 0)`;
+    if (k?.k === 'logic') return '0';
+    if (k?.k === 'inc' || k?.k === 'dec') return '(c.flags & 1)';
+    return 'c.getCF()';
+  }
+
+  private push(val: string): void {
+    // As push32: the value is read first (PUSH ESP pushes the old ESP), ESP changes after the store.
+    this.out.push(`t = ${val};`);
+    this.lin(2, `(${this.r(4)} - 4) | 0`, 4, true);
+    this.store(4, 't');
+    this.out.push('r4 = o;');
+  }
+
+  /** The complete function source. `loop`: the body is wrapped in a loop (a back edge to the entry). */
+  finish(loop: boolean): string {
+    const regs = [...this.used].sort();
+    const wb = regs.map((r) => `R[${r}] = r${r};`).join(' ');
+    const rl = regs.map((r) => `r${r} = R[${r}];`).join(' ');
+    const body = this.out.join('\n').replaceAll('/*WB*/', wb).replaceAll('/*RL*/', rl);
+    const decl = regs.length ? `let ${regs.map((r) => `r${r} = R[${r}]`).join(', ')};` : '';
+    return `return function unit(c, J, budget) {
+const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
+${decl}
+let i = 0, n = 0, w = 1, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, e = 0, q = 0, x = 0;
+try {
+out: {
+${loop ? 'for (;;) {' : ''}
+${body}
+${loop ? '}' : ''}
+}
+${wb} c.eip = e; X[x]++; return n + q;
+} catch (err) {
+if (w) { ${wb} }
+c.prevEip = EIPS[i]; J.faultDone = n + i;
+throw err;
+}
+};`;
+  }
+}

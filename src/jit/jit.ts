@@ -1,0 +1,347 @@
+// The binary translator ("--cpu jit"): finds hot guest code, translates it into JavaScript functions
+// (codegen.ts) cached by the physical address of their first byte plus the mode bits that change how
+// the code decodes or runs, and dispatches between them and the interpreter, which stays the monitor for
+// everything not inlined. See docs/jit.md for the design and the measurements.
+
+import { CPU, CpuFault } from '../cpu/cpu.ts';
+import { CS, IF, TF } from '../cpu/constants.ts';
+import { names1, names2 } from '../cpu/optable.ts';
+import { decode, type Insn } from './decode.ts';
+import { EXIT_NAMES, Gen, safeCallout } from './codegen.ts';
+
+/** A translated unit. */
+interface Unit {
+  fn: (c: CPU, J: Jit, budget: number) => number;
+  /** Host pool offset of the first byte (the guest-physical address through the P2M table). */
+  phys: number;
+  eip: number;
+  mode: number;
+  csBase: number;
+  csLimit: number;
+  /** Times entered and guest instructions run (statistics: how much translated code is really hot). */
+  runs: number;
+  insns: number;
+  length: number;
+}
+
+const TABLE_BITS = 16;
+const TABLE_SIZE = 1 << TABLE_BITS;
+/** Executions of a block start before it is translated: translating cold code costs more than it saves. */
+const HOT = 8;
+/** Guest instructions per unit (bounds translation cost and interrupt latency of straight code). */
+const MAX_INSNS = 96;
+/** Live units before the whole cache is flushed (bounds host memory). */
+const MAX_UNITS = 24576;
+
+const PARITY = new Uint8Array(256);
+for (let i = 0; i < 256; i++) { let b = i, p = 1; while (b) { p ^= b & 1; b >>= 1; } PARITY[i] = p ? 4 : 0; }
+
+export interface JitStats {
+  unitsTranslated: number;
+  insnsTranslated: number;
+  insnsInlined: number;
+  flushes: number;
+  invalidatedFrames: number;
+  invalidatedUnits: number;
+  unitRuns: number;
+  unitInsns: number;
+  interpreted: number;
+  translateMs: number;
+}
+
+export class Jit {
+  readonly cpu: CPU;
+  private readonly table: (Unit | null)[] = new Array<Unit | null>(TABLE_SIZE).fill(null);
+  private readonly heat = new Uint8Array(TABLE_SIZE);
+  /** Host frame → units starting in it. */
+  private readonly frameUnits = new Map<number, Unit[]>();
+  private readonly codeFrames: Uint8Array;
+  /** Units in the hash table (reachable by dispatch). */
+  private liveUnits = 0;
+  /** Units still referenced from frameUnits (including ones displaced from the table): bounds memory. */
+  private heldUnits = 0;
+  /** Set when a write hit a frame with translated code; the running unit leaves after the instruction. */
+  codeChanged = false;
+  /** Instructions a faulting unit completed before the faulting one (set by the unit's catch block). */
+  faultDone = 0;
+  /** Unit exits by reason (0..0x1ff: unit ended by calling the interpreter for that opcode). */
+  readonly exits = new Float64Array(0x210);
+  /** Calls into the interpreter from units, by opcode. */
+  readonly callouts = new Float64Array(0x200);
+  readonly stats: JitStats = { unitsTranslated: 0, insnsTranslated: 0, insnsInlined: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, interpreted: 0, translateMs: 0 };
+
+  /** Block-start executions before translation (HOT by default; tests use 1 to translate everything). */
+  readonly hot: number;
+
+  constructor(cpu: CPU, opts: { hot?: number } = {}) {
+    this.cpu = cpu;
+    this.hot = Math.max(1, Math.min(255, opts.hot ?? HOT));
+    const mem = cpu.mem;
+    this.codeFrames = new Uint8Array(Math.ceil(mem.pool.length / 4096));
+    mem.codeFrames = this.codeFrames;
+    mem.onCodeWrite = (f) => this.invalidateFrame(f);
+    cpu.jit = this;
+  }
+
+  /** Drops every unit (capacity, or explicit). */
+  flush(): void {
+    this.table.fill(null);
+    this.heat.fill(0);
+    this.frameUnits.clear();
+    this.codeFrames.fill(0);
+    this.liveUnits = 0;
+    this.heldUnits = 0;
+    this.stats.flushes++;
+  }
+
+  /** A write reached host frame f, which holds translated code: drop its units and lift the protection. */
+  invalidateFrame(f: number): void {
+    const us = this.frameUnits.get(f);
+    if (us) {
+      for (const u of us) {
+        const s = slot(u.phys);
+        if (this.table[s] === u) { this.table[s] = null; this.liveUnits--; }
+        this.stats.invalidatedUnits++;
+      }
+      this.heldUnits -= us.length;
+      this.frameUnits.delete(f);
+    }
+    this.codeFrames[f] = 0;
+    this.codeChanged = true;
+    this.stats.invalidatedFrames++;
+  }
+
+  private mode(): number {
+    const c = this.cpu;
+    return (c.cs32 ? 1 : 0) | (c.ss32 ? 2 : 0) | (c.cpl << 2);
+  }
+
+  /**
+   * The unit for the current CS:EIP, translating it if the block start is hot (`candidate`: we got
+   * here by a jump, a unit exit or an event, not by falling through from an interpreted instruction).
+   */
+  private find(candidate: boolean): Unit | null {
+    const c = this.cpu;
+    const lin = (c.segBase[CS] + c.eip) | 0;
+    const vpn = lin >>> 12;
+    // The entry's linear page is looked up in the TLB at every dispatch, so a unit is only entered
+    // through the current linear→physical mapping (CR3 writes, INVLPG and CR0/CR4 changes flush the TLB).
+    if (!(c.tlbFlags[vpn] & c.rdMask)) return null;
+    const phys = c.tlbHost[vpn] | (lin & 0xfff);
+    const s = slot(phys);
+    const u = this.table[s];
+    if (u !== null && u.phys === phys && u.eip === c.eip && u.mode === this.mode() && u.csBase === c.segBase[CS] && u.csLimit === c.segLimit[CS]) return u;
+    if (!candidate || !c.cs32 || ++this.heat[s] < this.hot) return null;
+    this.heat[s] = 0;
+    const t0 = performance.now();
+    const nu = this.translate(phys);
+    this.stats.translateMs += performance.now() - t0;
+    if (nu === null) return null;
+    if (this.table[s] === null) this.liveUnits++;
+    this.table[s] = nu;
+    return nu;
+  }
+
+  private translate(phys: number, maxInsns = MAX_INSNS, force = false): Unit | null {
+    const c = this.cpu;
+    // Host memory stays bounded: past the limit everything is dropped (re-translating what is still hot
+    // is cheap next to tracking recency on every dispatch). Done first, so the new unit is registered.
+    if (this.heldUnits >= MAX_UNITS) this.flush();
+    const pageHost = phys & ~0xfff;
+    const csLimit = c.segLimit[CS];
+    const entry = c.eip;
+    const g = new Gen({ entry, ss32: c.ss32, csLimit });
+    const eips: number[] = [];
+    let at = phys & 0xfff;
+    let eip = entry;
+    const visited = new Set<number>();
+    let loop = false;
+    // Pass 1 decides the instruction sequence (following direct jumps inside the page) and whether the
+    // unit loops back to its entry; pass 2 (the loop below, re-run) emits code.
+    type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout' };
+    const seq: Step[] = [];
+    let tail: { kind: 'fall'; next: number } | { kind: 'jump'; target: number } | { kind: 'none' } = { kind: 'none' };
+    const probe = new Gen({ entry, ss32: c.ss32, csLimit });
+    for (;;) {
+      if (seq.length >= maxInsns) { tail = { kind: 'fall', next: eip }; break; }
+      const d = decode(c.pool, pageHost, at, eip, c.cs32);
+      if (d === null || ((eip + d.len - 1) >>> 0) > csLimit) {
+        if (seq.length === 0) return null;
+        tail = { kind: 'fall', next: eip };
+        break;
+      }
+      visited.add(at);
+      const r = probe.inline(d, seq.length, false);
+      if (r === 'no') {
+        const last = !safeCallout(d);
+        if (last && seq.length === 0 && !force) return null; // a lone monitor call gains nothing over the interpreter
+        seq.push({ d, kind: last ? 'last-callout' : 'callout' });
+        if (last) break;
+      } else {
+        seq.push({ d, kind: 'inline' });
+        if (r === 'end') break;
+        if (r === 'jcc' && ((d.eip + d.len + d.imm) | 0) === entry) loop = true;
+        if (r === 'jump') {
+          const target = (d.eip + d.len + d.imm) | 0;
+          const tat = at + (target - eip);
+          if (target === entry) { loop = true; tail = { kind: 'jump', target }; break; }
+          if (tat < 0 || tat >= 0x1000 || visited.has(tat) || seq.length + 1 >= maxInsns) { tail = { kind: 'jump', target }; break; }
+          at = tat; eip = target;
+          continue;
+        }
+      }
+      at += d.len; eip = (eip + d.len) | 0;
+      if (at >= 0x1000) { tail = { kind: 'fall', next: eip }; break; }
+    }
+    for (let idx = 0; idx < seq.length; idx++) {
+      const { d, kind } = seq[idx];
+      eips.push(d.eip);
+      g.begin(idx);
+      if (kind === 'inline') {
+        const r = g.inline(d, idx, loop);
+        if (r === 'jump' && idx === seq.length - 1 && tail.kind === 'jump') g.jumpOut(idx, tail.target, loop);
+      } else g.callout(d, idx, kind === 'last-callout');
+    }
+    if (tail.kind === 'fall') {
+      const ld = seq[seq.length - 1].d;
+      g.fallOut(seq.length - 1, tail.next, (ld.op >= 0x70 && ld.op <= 0x7f) || (ld.op >= 0x180 && ld.op <= 0x18f));
+    }
+    const src = g.finish(loop);
+    let fn: Unit['fn'];
+    try {
+      fn = new Function('EIPS', 'PAR', 'X', 'C', src)(Int32Array.from(eips), PARITY, this.exits, this.callouts) as Unit['fn'];
+    } catch (e) {
+      throw new Error(`jit: generated code does not compile (${(e as Error).message}):\n${src}`);
+    }
+    const f = pageHost >>> 12;
+    if (!this.codeFrames[f]) {
+      this.codeFrames[f] = 1;
+      c.protectFrame(pageHost);
+    }
+    let list = this.frameUnits.get(f);
+    if (!list) { list = []; this.frameUnits.set(f, list); }
+    const u: Unit = { fn, phys, eip: entry, mode: this.mode(), csBase: c.segBase[CS], csLimit, runs: 0, insns: 0, length: seq.length };
+    list.push(u);
+    this.heldUnits++;
+    this.stats.unitsTranslated++;
+    this.stats.insnsTranslated += seq.length;
+    this.stats.insnsInlined += g.inlined;
+    return u;
+  }
+
+  /**
+   * Runs up to about `budget` instructions (a unit may overrun the budget by its length, at most
+   * MAX_INSNS), with the interpreter's rules for interrupts, halts and exceptions.
+   */
+  run(budget: number): number {
+    const c = this.cpu;
+    let n = 0, extra = 0;
+    let inUnit = false;
+    c.stopSlice = false;
+    while (n + extra < budget && !c.stopSlice) {
+      if (c.halted) {
+        if (!c.wakeFromHalt()) break;
+      }
+      try {
+        let candidate = true;
+        while (n + extra < budget) {
+          if (c.flags & TF) {
+            // Single-stepping: the interpreter checks interrupts, runs one instruction and traps.
+            extra += c.interpret(1);
+            candidate = true;
+            if (c.stopSlice || c.halted) break;
+            continue;
+          }
+          // The interpreter's interrupt check, verbatim. In an interrupt shadow (after STI or MOV SS) with
+          // an interrupt pending, exactly one instruction runs before it is taken: interpret that one.
+          if (c.intr || c.nmiPending) {
+            if (c.inhibitIrq) {
+              c.inhibitIrq = false;
+              c.step();
+              n++;
+              this.stats.interpreted++;
+              candidate = true;
+              if (c.stopSlice || c.halted) break;
+              continue;
+            }
+            if (c.nmiPending || (c.flags & IF)) { c.serviceInterrupt(); candidate = true; }
+          }
+          const u = this.find(candidate);
+          if (u !== null) {
+            this.codeChanged = false;
+            inUnit = true;
+            const k = u.fn(c, this, budget - n - extra);
+            inUnit = false;
+            n += k;
+            this.stats.unitRuns++;
+            u.runs++;
+            u.insns += k;
+            this.stats.unitInsns += k;
+            candidate = true;
+          } else {
+            const e0 = c.eip;
+            c.step();
+            n++;
+            this.stats.interpreted++;
+            // A block start is where control arrives other than by falling through.
+            candidate = ((c.eip - e0) >>> 0) > 15;
+          }
+          if (c.stopSlice || c.halted) break;
+        }
+      } catch (e) {
+        if (!(e instanceof CpuFault)) throw e;
+        if (inUnit) { n += this.faultDone + 1; inUnit = false; } else n++;
+        c.eip = c.prevEip;
+        c.raiseException(e.vector, e.code, e.hasCode);
+      }
+      if (c.halted) break;
+    }
+    c.instructions += n;
+    return n + extra;
+  }
+
+  /**
+   * Translates the instruction at CS:EIP as a one-instruction unit and runs it, like CPU.step(): faults
+   * propagate as CpuFault with prevEip set. For tests: every instruction form goes through the generator.
+   */
+  stepOne(): void {
+    const c = this.cpu;
+    c.prevEip = c.eip;
+    const lin = (c.segBase[CS] + c.eip) | 0;
+    const vpn = lin >>> 12;
+    if (!(c.tlbFlags[vpn] & c.rdMask)) c.translate(lin, false, c.cpl === 3);
+    const host = c.tlbHost[vpn];
+    const u = host >= 0 && c.cs32 && (c.tlbFlags[vpn] & c.rdMask) ? this.translate(host | (lin & 0xfff), 1, true) : null;
+    if (u === null) { c.step(); return; }
+    this.codeChanged = false;
+    u.fn(c, this, 1);
+  }
+
+  /** Human-readable statistics for `--stats`. */
+  report(): string {
+    const s = this.stats;
+    const lines = [
+      `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined) in ${s.translateMs.toFixed(0)} ms; ${this.liveUnits} live`,
+      `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units)`,
+      `jit: ${s.unitRuns} unit runs, ${s.unitInsns} instructions in units, ${s.interpreted} interpreted outside units`,
+    ];
+    let cold = 0, live = 0;
+    for (const u of this.table) if (u !== null) { live++; if (u.runs < 64) cold++; }
+    lines.push(`jit: ${cold} of ${live} live units entered fewer than 64 times`);
+    const hot = this.table.filter((u): u is Unit => u !== null).sort((a, b) => b.insns - a.insns).slice(0, 6);
+    lines.push(`jit: hottest units (eip: instructions/runs, length): ${hot.map((u) => `${hex(u.eip >>> 0)}: ${u.insns}/${u.runs}, ${u.length}`).join('; ')}`);
+    const top = (arr: Float64Array, name: (i: number) => string) => [...arr.entries()].filter(([, v]) => v > 0)
+      .sort((a, b) => b[1] - a[1]).slice(0, 12).map(([i, v]) => `${name(i)}=${v}`).join(' ');
+    const opName = (i: number) => EXIT_NAMES[i] ?? (i < 0x100 ? `${names1[i]}(${hex(i)})` : `${names2[i & 0xff]}(0f${hex(i & 0xff)})`);
+    lines.push(`jit: unit exits by reason: ${top(this.exits, opName)}`);
+    lines.push(`jit: monitor calls by opcode: ${top(this.callouts, opName)}`);
+    return lines.join('\n') + '\n';
+  }
+}
+
+function hex(v: number): string { return v.toString(16).padStart(2, '0'); }
+
+function slot(phys: number): number { return Math.imul(phys, 0x9e3779b1) >>> (32 - TABLE_BITS); }
+
+/** Attaches a binary translator to `cpu` (its run() then executes through it). */
+export function attachJit(cpu: CPU, opts: { hot?: number } = {}): Jit { return new Jit(cpu, opts); }

@@ -1,0 +1,282 @@
+// The binary translator (src/jit/) against the interpreter and the host CPU:
+// - every single-instruction form of test/diff through the code generator, judged by the host CPU;
+// - multi-instruction programs run by the interpreter and by the JIT, compared state for state
+//   (loops, self-modifying code, a code page rewritten by DMA, a fault in the middle of a unit);
+// - random byte streams run both ways: identical outcomes and no host exception.
+//
+//   JIT_DIFF_CASES=<n>   differential cases (default 50000)      JIT_STREAMS=<n>  random streams (default 3000)
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createUserTestCpu, type UserTestCpu } from '../src/cpu/testing.ts';
+import { CpuStop } from '../src/cpu/cpu.ts';
+import { attachJit, type Jit } from '../src/jit/jit.ts';
+import { createJitTestCpu } from '../src/jit/testing.ts';
+import { makeStream, Rng, type StreamKind } from '../src/cpu/fuzz.ts';
+import { runDiff } from './diff/run.ts';
+import { CPU } from '../src/cpu/cpu.ts';
+import { CS as CS_SEG } from '../src/cpu/constants.ts';
+import type { PortBus } from '../src/cpu/bus.ts';
+import { GuestMemory } from '../src/memory/guest-memory.ts';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const env = process.env;
+const CASES = Number(env.JIT_DIFF_CASES ?? 50000);
+const STREAMS = Number(env.JIT_STREAMS ?? 3000);
+const SEED = env.DIFF_SEED !== undefined ? Number(env.DIFF_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
+
+const CODE = 0x100000, DATA = 0x200000, STACK = 0x300000, AREA = 0x10000;
+
+interface Outcome { regs: number[]; eflags: number; eip: number; instructions: number; event: string; data: Uint8Array; stack: Uint8Array; cr2: number }
+
+/** Runs `code` at CODE until INT3/INT n or an exception (reported, not delivered), or `budget`. */
+function runProgram(code: Uint8Array, engine: 'interp' | 'jit', opts: { hot?: number; budget?: number; regs?: number[]; eflags?: number; slice?: number; setup?: (t: UserTestCpu, j: Jit | null) => void } = {}): Outcome & { jit: Jit | null } {
+  const t = createUserTestCpu();
+  const cpu = t.cpu;
+  const jit = engine === 'jit' ? attachJit(cpu, { hot: opts.hot }) : null;
+  t.writeMem(CODE, code);
+  (opts.regs ?? [0, 0, 0, 0, STACK + 0x8000, 0, 0, 0]).forEach((v, i) => t.setGpr(i, v));
+  t.setEflags(opts.eflags ?? 0x202);
+  t.setEip(CODE);
+  let event = '';
+  const stop = (what: string) => { event = what; cpu.stopSlice = true; return true; };
+  cpu.hooks.softInt = (v) => stop(`int ${v}`);
+  cpu.hooks.exception = (v, c) => stop(`exception ${v} code ${c}`);
+  cpu.hooks.sysenter = () => stop('sysenter');
+  // RDTSC reads the host clock; a fixed counter keeps the two runs comparable.
+  cpu.readTsc = () => 0x123456789abn;
+  opts.setup?.(t, jit);
+  const budget = opts.budget ?? 50_000_000;
+  const slice = opts.slice ?? 100_000;
+  try {
+    while (!event && cpu.instructions < budget && !cpu.halted) cpu.run(Math.min(slice, budget - cpu.instructions));
+  } catch (e) {
+    if (!(e instanceof CpuStop)) throw e;
+    event = `stop ${e.reason}`;
+  }
+  return {
+    regs: Array.from(cpu.r32, (v) => v >>> 0), eflags: cpu.getEflags() >>> 0, eip: cpu.eip >>> 0, instructions: cpu.instructions,
+    event, data: t.readMem(DATA, AREA), stack: t.readMem(STACK, AREA), cr2: cpu.cr2 >>> 0, jit,
+  };
+}
+
+function assertSame(a: Outcome, b: Outcome, what: string): void {
+  const hex = (v: number) => v.toString(16);
+  assert.deepEqual(b.regs.map(hex), a.regs.map(hex), `${what}: registers`);
+  assert.equal(hex(b.eflags), hex(a.eflags), `${what}: eflags`);
+  assert.equal(hex(b.eip), hex(a.eip), `${what}: eip`);
+  assert.equal(b.event, a.event, `${what}: how it ended`);
+  assert.equal(b.instructions, a.instructions, `${what}: instruction count`);
+  assert.equal(hex(b.cr2), hex(a.cr2), `${what}: cr2`);
+  assert.ok(Buffer.compare(b.data, a.data) === 0, `${what}: data memory`);
+  assert.ok(Buffer.compare(b.stack, a.stack) === 0, `${what}: stack memory`);
+}
+
+const hexBytes = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
+
+// Programs, assembled with nasm (org 0x100000, bits 32); the sources are in the comments.
+
+// mov ecx, 3000000 / mov esi, 0x200000 / xor eax, eax / mov ebx, 3
+// L: add eax, ebx / xor edx, eax / mov [esi+8], eax / mov ebx, [esi+8] / lea edi, [eax+ebx*2+1]
+//    cmp edi, edx / inc ebx / sub edx, 1 / dec ecx / jnz L
+// int3
+const LOOP = hexBytes('b9c0c62d00be0000200031c0bb0300000001d831c28946088b5e088d7c580139d74383ea014975e9cc');
+
+// mov ecx, 300 / xor ebx, ebx
+// L: mov [patch+1], cl        ; rewrites the immediate of the next instruction, inside the running unit
+// patch: mov al, 0 / movzx eax, al / add ebx, eax / dec ecx / jnz L
+// int3
+const SMC = hexBytes('b92c01000031db880d0e001000b0000fb6c001c34975f0cc');
+
+// mov ecx, 1000 / xor ebx, ebx / xor edx, edx
+// L: call f / inc edx / cmp edx, 50 / jne skip / xor edx, edx
+//    add dword [f+1], 3       ; f's immediate: another unit in the same page, translated and hot
+// skip: dec ecx / jnz L
+// int3 / align 64
+// f: add ebx, 1 / ret
+const SMC_CALL = hexBytes('b9e803000031db31d2e8320000004283fa32750931d2830541001000034975e9cc9090909090909090909090909090909090909090909090909090909090909083c301c3');
+
+// mov esi, 0x200000 / xor eax, eax / mov ecx, 7
+// L: add eax, [esi] / mov [esi+4], eax / inc dword [esi+8] / push eax / pop edx / add esi, 0x1000
+//    lea edi, [eax+ecx*4] / imul edi, ecx / shl edi, 3 / jmp L      ; #PF when esi leaves the data area
+const FAULT = hexBytes('be0000200031c0b9070000000306894604ff4608505a81c6001000008d3c880faff9c1e703ebe5');
+
+// A mix of inlined forms and monitor calls: imul/div, movzx/movsx, setcc/cmovcc, shifts and rotates,
+// 16-bit moves, adc/sbb/not/neg, bt/bswap, rep movsb, inc/dec of memory, xchg, call/leave/ret, pushfd.
+// (tmp sources: see docs/jit.md, "Tests".)
+const MIX = hexBytes('b9d0070000be00002000bf0008200031dbbd3930000089e869c06d4ec641053930000089c531d2bb07000000f7f389148e0fb6040e0fbf144e39d00f9cc30f4fc2c1f803c1c005c1ca07d3ea668907668b1f11d819c2f7d0f7daa98000000074060fbae0030fca515657b910000000fcf3a45f5e59fe460366ff4e06928d44d06425ff0f000009c229d3019e00010000e808000000490f857affffffcc5589e58b45089c5825d5080000318600020000c9c3');
+
+test('jit: loop workload matches the interpreter (and is translated)', () => {
+  const a = runProgram(LOOP, 'interp');
+  for (const hot of [1, 8]) {
+    const b = runProgram(LOOP, 'jit', { hot });
+    assertSame(a, b, `loop, hot=${hot}`);
+    assert.ok(b.jit!.stats.unitInsns > 29_000_000, `only ${b.jit!.stats.unitInsns} instructions ran translated`);
+  }
+  assert.equal(a.event, 'int 3');
+});
+
+test('jit: mixed program (inline forms and monitor calls) matches the interpreter', () => {
+  const a = runProgram(MIX, 'interp');
+  assert.equal(a.event, 'int 3');
+  for (const hot of [1, 3]) for (const slice of [100_000, 7, 1]) assertSame(a, runProgram(MIX, 'jit', { hot, slice }), `mix, hot=${hot} slice=${slice}`);
+});
+
+test('jit: self-modifying code inside the running unit', () => {
+  const a = runProgram(SMC, 'interp');
+  // ECX counts 300..1 and the immediate is CL: the interpreter sees every rewritten value.
+  let sum = 0;
+  for (let k = 300; k >= 1; k--) sum += k & 0xff;
+  assert.equal(a.regs[3], sum);
+  for (const hot of [1, 2, 8]) {
+    const b = runProgram(SMC, 'jit', { hot });
+    assertSame(a, b, `smc, hot=${hot}`);
+    assert.ok(b.jit!.stats.invalidatedFrames > 0, 'the code page was invalidated');
+  }
+});
+
+test('jit: a hot translated routine rewritten by its caller', () => {
+  const a = runProgram(SMC_CALL, 'interp');
+  for (const hot of [1, 8]) {
+    const b = runProgram(SMC_CALL, 'jit', { hot });
+    assertSame(a, b, `smc-call, hot=${hot}`);
+    assert.ok(b.jit!.stats.invalidatedUnits > 0);
+  }
+});
+
+test('jit: a code page rewritten by DMA (GuestMemory.writeBytes) runs its new code', () => {
+  // mov ebx, imm32 / inc ebx / ... / int3, re-run after the immediate is rewritten from outside the vCPU.
+  // mov ecx, 10 / mov ebx, k / L: inc ebx / dec ecx / jnz L / int3
+  const prog = (k: number) => hexBytes(`b90a000000bb${k.toString(16).padStart(2, '0')}000000434975fccc`);
+  const t = createUserTestCpu();
+  const cpu = t.cpu;
+  const jit = attachJit(cpu, { hot: 1 });
+  let done = false;
+  cpu.hooks.softInt = () => { done = true; cpu.stopSlice = true; return true; };
+  for (let k = 1; k <= 5; k++) {
+    cpu.mem.writeBytes(CODE, prog(k * 16));
+    t.setEip(CODE);
+    done = false;
+    while (!done) cpu.run(1000);
+    // ECX=10 iterations of inc ebx: the new immediate plus 10.
+    assert.equal(cpu.r32[3], k * 16 + 10, `run ${k}`);
+  }
+  assert.ok(jit.stats.invalidatedFrames >= 4);
+});
+
+test('jit: a fault in the middle of a unit restarts exactly at the faulting instruction', () => {
+  const a = runProgram(FAULT, 'interp');
+  assert.match(a.event, /^exception 14/);
+  assert.equal(a.cr2, DATA + AREA);
+  for (const hot of [1, 4]) for (const slice of [1000, 13]) {
+    const b = runProgram(FAULT, 'jit', { hot, slice });
+    assertSame(a, b, `fault, hot=${hot} slice=${slice}`);
+  }
+});
+
+test('jit: cache flushes and unit-size limits keep results exact', () => {
+  const a = runProgram(MIX, 'interp');
+  const b = runProgram(MIX, 'jit', { hot: 1, slice: 997, setup: (t, j) => {
+    // Flush the whole cache between slices, as capacity pressure would.
+    const run = t.cpu.run.bind(t.cpu);
+    t.cpu.run = (n: number) => { j!.flush(); return run(n); };
+  } });
+  assertSame(a, b, 'mix with flushes');
+  assert.ok(b.jit!.stats.flushes > 10);
+});
+
+test(`jit: random byte streams run alike on the interpreter and the JIT (${STREAMS} streams, seed ${SEED})`, () => {
+  const rng = new Rng(SEED);
+  const kinds: StreamKind[] = ['random', 'shaped', 'shaped', 'system'];
+  let compared = 0, translated = 0;
+  for (let s = 0; s < STREAMS; s++) {
+    const stream = makeStream(rng, kinds[rng.int(kinds.length)]);
+    const code = new Uint8Array(Math.min(stream.length, 0x8000));
+    code.set(stream.subarray(0, code.length));
+    const regs: number[] = [];
+    for (let i = 0; i < 8; i++) regs.push(rng.chance(0.6) ? DATA + rng.int(AREA) : rng.chance(0.5) ? CODE + rng.int(0x100) : rng.u32());
+    regs[4] = STACK + 0x1000 + rng.int(AREA - 0x2000) & ~3;
+    const eflags = (rng.u32() & 0x8d5) | 0x202;
+    const budget = 200;
+    const a = runProgram(code, 'interp', { regs, eflags, budget });
+    let b;
+    try {
+      b = runProgram(code, 'jit', { regs, eflags, budget, hot: 1 });
+    } catch (e) {
+      assert.fail(`host exception on stream ${s} (${Buffer.from(code.subarray(0, 64)).toString('hex')}): ${(e as Error).stack}`);
+    }
+    translated += b.jit!.stats.unitsTranslated;
+    // A unit may run past the budget, so only streams that ended by themselves are compared.
+    if (!a.event || a.instructions >= budget) continue;
+    compared++;
+    assertSame(a, b, `stream ${s} (${Buffer.from(code.subarray(0, 64)).toString('hex')})`);
+  }
+  assert.ok(compared > STREAMS / 2, `only ${compared} streams ended within the budget`);
+  assert.ok(translated > STREAMS / 4, `only ${translated} units translated`);
+});
+
+test(`jit: single-instruction differential against the host CPU (${CASES} cases, seed ${SEED})`, { timeout: 30 * 60_000 }, async () => {
+  const jits: Jit[] = [];
+  const rep = await runDiff({
+    total: CASES, seed: SEED, filter: env.DIFF_FILTER ? new RegExp(env.DIFF_FILTER) : undefined,
+    createCpu: () => { const t = createJitTestCpu(); jits.push(t.jit); return t; },
+    keep: Number(env.DIFF_SHOW ?? 5),
+  });
+  for (const [cat, s] of [...rep.stats].sort()) console.log(`jit diff: ${cat} ${s.cases} cases, ${s.mismatches} mismatches`);
+  const inlined = jits.reduce((k, j) => k + j.stats.insnsInlined, 0);
+  console.log(`jit diff: ${inlined} of ${CASES} instructions ran as inline code, the rest as monitor calls`);
+  if (rep.mismatchCount) {
+    const worst = [...rep.perForm].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([n, k]) => `${n}: ${k}`);
+    assert.fail(`${rep.mismatchCount} mismatches (seed ${SEED}); by form: ${worst.join(', ')}\n\n${rep.mismatches.join('\n\n')}`);
+  }
+  assert.ok(inlined > CASES / 10);
+});
+
+test('jit: the system-test kernels (protected mode, paging, gates, tasks, v86, triple fault) behave as on the interpreter', () => {
+  // The same freestanding kernels as test/system.test.ts, run by the interpreter and by the JIT (every
+  // block start translated at once, and at the second visit), compared in output, status and count.
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'native', 'system');
+  const out = mkdtempSync(join(tmpdir(), 'trapeze-jit-system-'));
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.asm')).map((f) => f.slice(0, -4))) {
+    const bin = join(out, `${name}.bin`);
+    execFileSync('nasm', ['-f', 'bin', '-I', `${dir}/`, '-o', bin, join(dir, `${name}.asm`)], { stdio: 'pipe' });
+    const image = new Uint8Array(readFileSync(bin));
+    const run = (hot: number | null) => {
+      const mem = new GuestMemory(16 << 20);
+      let text = '', status: number | null = null;
+      const bus: PortBus = {
+        in: (_p, size) => (size === 1 ? 0xff : size === 2 ? 0xffff : -1),
+        out: (port, _size, value) => {
+          if (port === 0xe9) text += String.fromCharCode(value & 0xff);
+          else if (port === 0xf4) { status = value & 0xff; cpu.stopSlice = true; }
+        },
+      };
+      const cpu: CPU = new CPU(mem, bus);
+      const jit = hot === null ? null : attachJit(cpu, { hot });
+      mem.writeBytes(0x8000, image);
+      cpu.loadSegReal(CS_SEG, 0);
+      cpu.eip = 0x8000;
+      let stop = '';
+      try {
+        while (status === null && cpu.instructions < 20_000_000) {
+          cpu.run(100_000);
+          if (cpu.halted && status === null) break;
+        }
+      } catch (e) {
+        if (e instanceof CpuStop) stop = e.message; else throw e;
+      }
+      return { text, status, stop, instructions: cpu.instructions, eip: cpu.eip, units: jit?.stats.unitsTranslated ?? 0 };
+    };
+    const a = run(null);
+    assert.ok(a.status !== null || a.stop, `${name}: the interpreter run ended`);
+    for (const hot of [1, 2]) {
+      const b = run(hot);
+      assert.deepEqual({ ...b, units: 0 }, { ...a, units: 0 }, `${name}, hot=${hot}`);
+      assert.ok(b.units > 0, `${name}: nothing was translated`);
+    }
+  }
+});
