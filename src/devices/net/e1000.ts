@@ -9,7 +9,7 @@ import { PciFunction, CMD_BUS_MASTER, type PciConfigState } from '../../machine/
 import type { GuestMemory } from '../../memory/guest-memory.ts';
 import type { Clock, Timer } from '../../machine/clock.ts';
 import type { NetBackend } from './backend.ts';
-import { dmaOk, foldSum, isBroadcast, isMulticast, NicPort, onesSum, withFcs, ETH_HLEN, ETH_ZLEN, type StoreResult } from './ethernet.ts';
+import { dmaOk, foldSum, isBroadcast, isMulticast, NicPort, onesSum, withFcs, ETH_HLEN, ETH_ZLEN, type StoreResult, type NicOptions } from './ethernet.ts';
 import { eepromChecksum, eepromPins, newEeprom, type Eeprom93c46State } from './eeprom93c46.ts';
 
 // Register offsets (§13.4, Table 13-2).
@@ -79,14 +79,7 @@ export type E1000State = PciConfigState & {
   irqOut: boolean;
 };
 
-export interface E1000Options {
-  mem: GuestMemory;
-  clock: Clock;
-  backend: NetBackend | null;
-  mac?: ArrayLike<number>;
-  wake?: () => void;
-  name?: string;
-}
+export type E1000Options = NicOptions;
 
 export class E1000 extends PciFunction<E1000State> {
   readonly port: NicPort;

@@ -5,6 +5,7 @@
 
 import type { NetBackend } from './backend.ts';
 import type { GuestMemory } from '../../memory/guest-memory.ts';
+import type { Clock } from '../../machine/clock.ts';
 
 export const ETH_HLEN = 14;
 /** Shortest frame on the wire without its FCS (IEEE 802.3 §3.2.8: 64 bytes with FCS). */
@@ -183,4 +184,15 @@ export class NicPort {
     this.stats.txPackets++; this.stats.txBytes += frame.length;
     this.backend?.send(frame);
   }
+}
+
+/** What every NIC model is built from: guest memory for DMA, the machine clock for its timers, the host
+ *  backend (null = cable unplugged), its MAC, a callback that wakes a halted vCPU on receive, a name. */
+export interface NicOptions {
+  mem: GuestMemory;
+  clock: Clock;
+  backend: NetBackend | null;
+  mac?: ArrayLike<number>;
+  wake?: () => void;
+  name?: string;
 }

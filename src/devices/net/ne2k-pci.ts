@@ -8,7 +8,7 @@ import { PciFunction, type PciConfigState } from '../../machine/pci.ts';
 import type { GuestMemory } from '../../memory/guest-memory.ts';
 import type { Clock } from '../../machine/clock.ts';
 import type { NetBackend } from './backend.ts';
-import { isBroadcast, isMulticast, macEquals, multicastHash6, NicPort, withFcs, ETH_FRAME_MAX_VLAN, ETH_HLEN, type StoreResult } from './ethernet.ts';
+import { isBroadcast, isMulticast, macEquals, multicastHash6, NicPort, withFcs, ETH_FRAME_MAX_VLAN, ETH_HLEN, type StoreResult, type NicOptions } from './ethernet.ts';
 
 // Command register (CR) bits.
 const CR_STP = 0x01, CR_STA = 0x02, CR_TXP = 0x04, CR_RD_READ = 0x08, CR_RD_WRITE = 0x10, CR_RD_ABORT = 0x20;
@@ -39,14 +39,7 @@ export type Ne2kState = PciConfigState & {
   mem: Uint8Array;
 };
 
-export interface Ne2kOptions {
-  mem: GuestMemory;
-  clock: Clock;
-  backend: NetBackend | null;
-  mac?: ArrayLike<number>;
-  wake?: () => void;
-  name?: string;
-}
+export type Ne2kOptions = NicOptions;
 
 export class Ne2kPci extends PciFunction<Ne2kState> {
   readonly port: NicPort;

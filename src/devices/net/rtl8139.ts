@@ -10,7 +10,7 @@ import { PciFunction, CMD_BUS_MASTER, type PciConfigState } from '../../machine/
 import type { GuestMemory } from '../../memory/guest-memory.ts';
 import type { Clock, Timer } from '../../machine/clock.ts';
 import type { NetBackend } from './backend.ts';
-import { dmaOk, isBroadcast, isMulticast, macEquals, multicastHash6, NicPort, withFcs, ETH_FRAME_MAX_VLAN, ETH_HLEN, type StoreResult } from './ethernet.ts';
+import { dmaOk, isBroadcast, isMulticast, macEquals, multicastHash6, NicPort, withFcs, ETH_FRAME_MAX_VLAN, ETH_HLEN, type StoreResult, type NicOptions } from './ethernet.ts';
 import { eepromPins, newEeprom, type Eeprom93c46State } from './eeprom93c46.ts';
 
 // Register map ("Register Descriptions", Table 6).
@@ -47,14 +47,7 @@ export type Rtl8139State = PciConfigState & {
   tctrBase: number;
 };
 
-export interface Rtl8139Options {
-  mem: GuestMemory;
-  clock: Clock;
-  backend: NetBackend | null;
-  mac?: ArrayLike<number>;
-  wake?: () => void;
-  name?: string;
-}
+export type Rtl8139Options = NicOptions;
 
 export class Rtl8139 extends PciFunction<Rtl8139State> {
   readonly port: NicPort;
