@@ -39,6 +39,8 @@ export type LapicState = {
   lvt: Uint32Array; initialCount: number; divideConfig: number;
   /** Clock time (ns) the current count was last loaded with the initial count. */
   timerStart: number;
+  /** One-shot mode: the count reached (or will reach) zero and its interrupt has not been signalled yet. */
+  oneShotPending: boolean;
   /** IA32_APIC_BASE bit 11: a globally disabled APIC passes INTR and NMI straight through (§10.4.3). */
   hwEnabled: boolean;
   /** Levels of the LINT0/LINT1 pins. */
@@ -92,7 +94,7 @@ export class Lapic implements InterruptSource, IrqSink, ApicTarget, Stateful<Lap
       id, tpr: 0, ldr: 0, dfr: 0xffffffff, svr: 0xff,
       isr: new Uint32Array(8), tmr: new Uint32Array(8), irr: new Uint32Array(8),
       esr: 0, esrPending: 0, icrLo: 0, icrHi: 0, lvt, initialCount: 0, divideConfig: 0, timerStart: 0,
-      hwEnabled, lint, extIntReq: false,
+      oneShotPending: false, hwEnabled, lint, extIntReq: false,
     };
   }
 
@@ -256,14 +258,19 @@ export class Lapic implements InterruptSource, IrqSink, ApicTarget, Stateful<Lap
     return ticks >= s.initialCount ? 0 : s.initialCount - ticks;
   }
 
+  /**
+   * A one-shot count that already ran out but whose interrupt the host has not delivered yet (timers run
+   * between slices of guest code) stays armed: re-arming it on an LVT or divide write must not lose it.
+   */
   private armTimer(): void {
     const s = this.state;
-    const running = s.initialCount !== 0 && (this.periodic || this.currentCount() !== 0);
+    const running = s.initialCount !== 0 && (this.periodic || s.oneShotPending);
     this.timer.deadline = running ? s.timerStart + s.initialCount * this.tickNs : -1;
   }
 
   private timerExpired(): void {
     const s = this.state;
+    s.oneShotPending = false;
     this.fireLvt(LVT_TIMER);
     if (this.periodic && s.initialCount) {
       // Reload; if the host fell behind by several periods the missed ones coalesce into this one.
@@ -340,7 +347,7 @@ export class Lapic implements InterruptSource, IrqSink, ApicTarget, Stateful<Lap
       case 0x280: s.esr = s.esrPending; s.esrPending = 0; break; // a write latches the errors (§10.5.3)
       case 0x300: s.icrLo = v & 0x000ccfff; this.sendIpi(); break;
       case 0x310: s.icrHi = v & 0xff000000; break;
-      case 0x380: s.initialCount = v; s.timerStart = this.clock.now(); this.armTimer(); break;
+      case 0x380: s.initialCount = v; s.timerStart = this.clock.now(); s.oneShotPending = v !== 0; this.armTimer(); break;
       case 0x3e0: {
         // Keep the current count across a divider change; only the rate changes.
         const cur = this.currentCount();
