@@ -160,15 +160,23 @@ export class PcMachine {
   /**
    * Runs guest code for up to `budget` instructions and fires due timers. Returns the number of
    * nanoseconds until the next timer when the vCPU is halted (the caller may sleep), else 0.
+   * With `stealAfterMs`, host time the guest code took beyond that is withheld from the guest's clocks
+   * (Clock.steal) before the timers read the clock again: only time not yet read can be withheld, so
+   * this must come before runDue, or a stall would always be observed by the timers first.
    */
-  runSlice(budget: number): number {
+  runSlice(budget: number, stealAfterMs?: number): number {
     let next = this.clock.runDue();
     if (this.stopped) return 0;
+    const t0 = performance.now();
     try {
       this.cpu.run(budget);
     } catch (e) {
       if (e instanceof CpuStop) { this.stop({ kind: 'triple-fault', message: e.message }); return 0; }
       throw e;
+    }
+    if (stealAfterMs !== undefined) {
+      const ms = performance.now() - t0;
+      if (ms > stealAfterMs) this.clock.steal((ms - stealAfterMs) * 1e6);
     }
     next = this.clock.runDue();
     if (this.cpu.halted && !this.stopped) {
