@@ -923,9 +923,11 @@ export class CPU {
       }
       try {
         while (n < budget) {
-          if (this.intr || this.nmiPending) {
-            if (this.inhibitIrq) this.inhibitIrq = false;
-            else if (this.nmiPending || (this.flags & IF)) { this.serviceInterrupt(); }
+          // The instruction after STI / MOV SS / POP SS runs before interrupts are recognised (SDM vol. 2
+          // "STI"); the shadow ends after that one instruction whether or not an interrupt was waiting.
+          if (this.inhibitIrq) this.inhibitIrq = false;
+          else if (this.intr || this.nmiPending) {
+            if (this.nmiPending || (this.flags & IF)) { this.serviceInterrupt(); }
           }
           const tf = this.flags & TF;
           // step(), inlined: this loop runs once per guest instruction.
