@@ -82,6 +82,10 @@ async function main(): Promise<number> {
   // The engines run one after another, but nothing stops other programs on the host: the load average is
   // printed with the table so a noisy run can be recognised.
   const loadStart = loadavg()[0];
+  // Which Trapeze was measured: the bench builds dist/ from the working tree, uncommitted edits included.
+  const git = (...a: string[]): string => spawnSync('git', ['-C', REPO, ...a], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  const rev = git('rev-parse', '--short', 'HEAD') || 'unknown';
+  const dirty = git('status', '--porcelain', '--untracked-files=no') ? '+uncommitted changes' : '';
   const results: EngineResult[] = [];
   const skipped: { label: string; reason: string }[] = [];
   // Setup first (builds, installs), so no engine's timing overlaps another's install.
@@ -99,10 +103,6 @@ async function main(): Promise<number> {
     results.push(r);
   }
 
-  // Which Trapeze was measured: the bench builds dist/ from the working tree, uncommitted edits included.
-  const git = (...a: string[]): string => spawnSync('git', ['-C', REPO, ...a], { encoding: 'utf8' }).stdout?.trim() ?? '';
-  const rev = git('rev-parse', '--short', 'HEAD') || 'unknown';
-  const dirty = git('status', '--porcelain', '--untracked-files=no') ? '+uncommitted changes' : '';
   const names = ['boot', ...workloads.map((w) => w.name)];
   const head = `Trapeze bench${quick ? ' (--quick)' : ''}: guest ${g.kernelVersion} + busybox ${g.packages.busybox}, ${256} MiB, serial console; ` +
     `host ${cpus()[0]?.model ?? '?'} x${cpus().length}, node ${process.version}, trapeze ${rev}${dirty}`;

@@ -7,12 +7,13 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BASE_CMDLINE } from '../../src/cli/run.ts';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The kernel command line v86 and QEMU boot with. Trapeze's `run` supplies its own (BASE_CMDLINE in
- *  src/cli/run.ts, not exported): keep the two in step; today run.ts also adds `tsc=reliable`. */
-export const CMDLINE = 'console=ttyS0 reboot=acpi panic=-1';
+/** The kernel command line v86 and QEMU boot with: the same one `trapeze run` uses, so all three engines
+ *  run the guest identically. */
+export const CMDLINE = BASE_CMDLINE;
 export const MEMORY_MIB = 256;
 
 export interface GuestFiles { kernel: string; initrd: string }

@@ -51,7 +51,7 @@ Exit status: 0 on guest power-off, 1 if the VM stopped on a fault, 2 for bad inp
  * an interpreter delivers late whenever the guest runs long stretches with interrupts disabled, and then
  * falsely declare the TSC unstable (VMware guests get the same treatment through CPUID).
  */
-const BASE_CMDLINE = 'console=ttyS0 reboot=acpi panic=-1 tsc=reliable';
+export const BASE_CMDLINE = 'console=ttyS0 reboot=acpi panic=-1 tsc=reliable';
 const MAX_MEMORY_MIB = 3072;
 
 function readInput(path: string, what: string): Uint8Array {
