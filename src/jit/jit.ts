@@ -26,12 +26,16 @@ interface Unit {
 
 const TABLE_BITS = 16;
 const TABLE_SIZE = 1 << TABLE_BITS;
-/** Executions of a block start before it is translated: translating cold code costs more than it saves. */
-const HOT = 8;
+/**
+ * Executions of a block start before it is translated. Translating cold code costs more than it saves:
+ * besides our translation, a fresh JS function first runs in V8's bytecode interpreter, slower than our
+ * own interpreter, until V8 finds it hot; so only code that will run many more times is worth it.
+ */
+const HOT = 64;
 /** Guest instructions per unit (bounds translation cost and interrupt latency of straight code). */
 const MAX_INSNS = 96;
 /** Live units before the whole cache is flushed (bounds host memory). */
-const MAX_UNITS = 24576;
+const MAX_UNITS = 12288;
 
 const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) { let b = i, p = 1; while (b) { p ^= b & 1; b >>= 1; } PARITY[i] = p ? 4 : 0; }
@@ -252,18 +256,19 @@ export class Jit {
             if (c.stopSlice || c.halted) break;
             continue;
           }
-          // The interpreter's interrupt check, verbatim. In an interrupt shadow (after STI or MOV SS) with
-          // an interrupt pending, exactly one instruction runs before it is taken: interpret that one.
+          // The interpreter's interrupt check, verbatim: the instruction after STI / MOV SS / POP SS runs
+          // before interrupts are recognised, and the shadow ends after it. Those instructions end a unit,
+          // so the shadowed instruction is interpreted here, exactly one, as interpret() does.
+          if (c.inhibitIrq) {
+            c.inhibitIrq = false;
+            c.step();
+            n++;
+            this.stats.interpreted++;
+            candidate = true;
+            if (c.stopSlice || c.halted) break;
+            continue;
+          }
           if (c.intr || c.nmiPending) {
-            if (c.inhibitIrq) {
-              c.inhibitIrq = false;
-              c.step();
-              n++;
-              this.stats.interpreted++;
-              candidate = true;
-              if (c.stopSlice || c.halted) break;
-              continue;
-            }
             if (c.nmiPending || (c.flags & IF)) { c.serviceInterrupt(); candidate = true; }
           }
           const u = this.find(candidate);
