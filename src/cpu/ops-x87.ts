@@ -600,10 +600,14 @@ function fldValue(c: CPU, v: F80, flags: number): void {
   push(c, v);
 }
 
-def1(0xd8, 'fpu', (c) => {
-  const m = c.fetchModrm();
-  if (m < 0xc0) memArith(c, 0xd8, m); else regArith(c, 0xd8, m);
-});
+// D8 (m32fp) and DC (m64fp) differ only in their memory operand type and register-form direction,
+// both of which memArith/regArith derive from the opcode byte.
+for (const op of [0xd8, 0xdc]) {
+  def1(op, 'fpu', (c) => {
+    const m = c.fetchModrm();
+    if (m < 0xc0) memArith(c, op, m); else regArith(c, op, m);
+  });
+}
 
 def1(0xd9, 'fpu', (c) => {
   const m = c.fetchModrm();
@@ -721,10 +725,6 @@ def1(0xdb, 'fpu', (c) => {
   c.ud();
 });
 
-def1(0xdc, 'fpu', (c) => {
-  const m = c.fetchModrm();
-  if (m < 0xc0) memArith(c, 0xdc, m); else regArith(c, 0xdc, m);
-});
 
 def1(0xdd, 'fpu', (c) => {
   const m = c.fetchModrm();
