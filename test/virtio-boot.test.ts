@@ -2,14 +2,17 @@
 // entropy device and a virtio console. The guest writes 16 MiB of random data to /dev/vda and prints its
 // SHA-256; the host hashes the image file and must agree. The guest also reads it back from the disk
 // (after dropping its caches), reads /dev/hwrng, and writes to hvc0, whose output the host must see.
+// A second disk, qcow2, takes a blkdiscard: the guest must see discard support and read zeros back, and
+// the host must find the clusters freed in a clean image.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Qcow2Image, createQcow2 } from '../src/backends/disk/qcow2.ts';
 
 const bin = join(import.meta.dirname, '..', 'bin', 'trapeze');
 const MiB = 1 << 20;
@@ -30,6 +33,13 @@ const SCRIPT = [
   'sync',
   'echo 3 > /proc/sys/vm/drop_caches',
   'echo readback-sha=$(dd if=/dev/vda bs=1048576 count=16 2>/dev/null | sha256sum | cut -d" " -f1)',
+  'echo discard-max=$(cat /sys/block/vda/queue/discard_max_bytes)/$(cat /sys/block/vdb/queue/discard_max_bytes)',
+  'echo discard-granularity=$(cat /sys/block/vdb/queue/discard_granularity)',
+  'echo write-zeroes-max=$(cat /sys/block/vdb/queue/write_zeroes_max_bytes)',
+  'dd if=/dev/urandom of=/dev/vdb bs=1048576 count=4 conv=fsync 2>/dev/null',
+  'blkdiscard -o 1048576 -l 2097152 /dev/vdb; echo blkdiscard-status=$?',
+  'echo 3 > /proc/sys/vm/drop_caches',
+  'echo discarded-sha=$(dd if=/dev/vdb bs=1048576 skip=1 count=2 2>/dev/null | sha256sum | cut -d" " -f1)',
   'echo bad-messages=$(dmesg | grep -c -E "WARNING|BUG|Oops|virtio.*(error|fail)|I/O error")',
   'poweroff',
   '',
@@ -40,9 +50,11 @@ test('Debian boots with virtio-blk, virtio-rng and virtio-console and moves 16 M
   const img = join(dir, 'disk.img');
   writeFileSync(img, '');
   truncateSync(img, 48 * MiB);
+  const qimg = join(dir, 'disk.qcow2');
+  createQcow2(qimg, { size: 16 * MiB });
   const t0 = Date.now();
   const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, [bin, 'run', '--memory', '256', '--drive', `file=${img},format=raw,if=virtio`, '--virtio-rng', '--virtio-console'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [bin, 'run', '--memory', '256', '--drive', `file=${img},format=raw,if=virtio`, '--drive', `file=${qimg},format=qcow2,if=virtio`, '--virtio-rng', '--virtio-console'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '', err = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { err += d; });
@@ -65,6 +77,22 @@ test('Debian boots with virtio-blk, virtio-rng and virtio-console and moves 16 M
   assert.ok(lines.some((l) => l.includes('hvc-42-out')), 'what the guest wrote to /dev/hvc0 reaches the host');
   assert.equal(field('dd-status'), '0');
   assert.equal(field('bad-messages'), '0', 'no errors in dmesg');
+  // Discard (virtio-blk §5.2): 8 MiB segments on both disks, qcow2's cluster as the granularity.
+  assert.equal(field('discard-max'), `${8 * MiB}/${8 * MiB}`);
+  assert.equal(field('discard-granularity'), String(64 * 1024));
+  assert.equal(field('write-zeroes-max'), String(8 * MiB));
+  assert.equal(field('blkdiscard-status'), '0');
+  assert.equal(field('discarded-sha'), createHash('sha256').update(Buffer.alloc(2 * MiB)).digest('hex'), 'discarded qcow2 clusters read as zeros');
+  const q = Qcow2Image.open(qimg, { readOnly: true });
+  const qdata = Buffer.alloc(4 * MiB);
+  q.read(0, qdata);
+  q.close();
+  assert.ok(qdata.subarray(MiB, 3 * MiB).every((b) => b === 0) && !qdata.subarray(0, MiB).every((b) => b === 0), 'the host reads the same');
+  const chk = spawnSync('qemu-img', ['check', '--output=json', qimg], { encoding: 'utf8' });
+  if (chk.status !== null && chk.error === undefined) {
+    assert.equal(chk.status, 0, `qemu-img check: ${chk.stdout}${chk.stderr}`);
+    assert.equal(JSON.parse(chk.stdout)['allocated-clusters'], 32, '64 clusters written, 32 discarded');
+  }
 
   // The host's view of the same 16 MiB.
   const fd = openSync(img, 'r');

@@ -12,10 +12,21 @@ export interface BlockBackend {
   write(offset: number, data: Uint8Array): void;
   /** Returns only once everything written so far is on stable storage (fsync for files). */
   flush(): void;
-  /** Lets the image forget a range (it may then read as zeros or as before); absent when unsupported. */
+  /**
+   * A hint that the range's contents are no longer needed: the image may deallocate it, after which it reads
+   * as zeros or as anything else (virtio 1.2 §5.2.6.2: the driver must assume nothing about discarded data).
+   * Parts smaller than `discardGranularity` may be left as they were. Absent when the image cannot discard.
+   */
   discard?(offset: number, length: number): void;
-  /** Makes a range read as zeros without the caller sending the zeros; absent when unsupported. */
-  writeZeroes?(offset: number, length: number): void;
+  /** Bytes discard works in (qcow2: a cluster); the device reports it to the guest as an alignment hint. */
+  readonly discardGranularity?: number;
+  /**
+   * Makes the range read as zeros without the caller sending them. With `mayUnmap` the image may also
+   * deallocate the range, as discard would; the zeros are guaranteed either way. Absent when unsupported.
+   */
+  writeZeroes?(offset: number, length: number, mayUnmap?: boolean): void;
+  /** Whether writeZeroes with mayUnmap can actually deallocate anything (virtio's write_zeroes_may_unmap). */
+  readonly zeroesMayUnmap?: boolean;
   close(): void;
 }
 

@@ -18,6 +18,9 @@
 // Not supported: encryption, external data files, extended L2 entries, zstd compression, writing to
 // images with internal snapshots (clusters shared with a snapshot would need copy-on-write of tables).
 // Compressed clusters are read (raw deflate) and rewritten uncompressed when the guest writes them.
+// Discard and write-zeroes work on L2 entries where they cover whole clusters: version 3's zero flag makes
+// a cluster read as zeros (with or without its host cluster), freeing follows rule 4; partial clusters are
+// written with zeros (write-zeroes) or left alone (discard).
 
 import { closeSync, fstatSync, fsyncSync, openSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -174,18 +177,44 @@ export class Qcow2Image implements DiskImage {
 
   flush(): void { if (!this.readOnly && !this.closed) fsyncSync(this.fd); }
 
-  /**
-   * Forgets whole clusters (they read as zeros afterwards, not as the backing file: version 3 has the zero
-   * flag for that); partial clusters at the edges are zeroed in place.
-   */
-  discard(offset: number, len: number): void { this.writeZeroes(offset, len); }
+  /** Discard deallocates whole clusters only, so the guest is told to align to them. */
+  get discardGranularity(): number { return this.clusterSize; }
+  /** Write-zeroes with unmap frees the clusters it covers (see zeroCluster). */
+  readonly zeroesMayUnmap = true;
 
-  writeZeroes(offset: number, len: number): void {
+  /**
+   * Deallocates the whole clusters in the range, as QEMU's qcow2 driver does for a guest discard
+   * (qcow2_co_pdiscard, not a full discard): version 3 leaves the zero flag in the L2 entry so the range
+   * reads as zeros rather than as the backing file; version 2 has no zero flag, so the entry is cleared and
+   * the cluster shows the backing file again (zeros without one), which a discard allows (virtio 1.2
+   * §5.2.6.2: the driver assumes nothing about discarded data). Partial clusters at the edges stay as they
+   * are: a discard is a hint, and part of a cluster cannot be deallocated.
+   */
+  discard(offset: number, len: number): void {
     if (this.readOnly) throw new BlockError(`${this.path} is open read-only`);
     this.check(offset, len);
     this.eachCluster(offset, len, (cstart, inOff, _pos, n) => {
-      if (n < this.clusterSize || (this.version < 3 && this.backing)) this.writeCluster(cstart, inOff, new Uint8Array(n));
-      else this.zeroCluster(cstart);
+      if (!this.wholeCluster(cstart, inOff, n)) return;
+      if (this.version >= 3) { this.zeroCluster(cstart, true); return; }
+      const e = this.lookup(cstart);
+      if (!(e.hi & HI_COMPRESSED) && entryOffset(e.hi, e.lo) === 0) return;
+      this.setEntry(cstart, 0, 0);
+      this.release(e);
+    });
+  }
+
+  /**
+   * Makes the range read as zeros. Whole clusters of a version 3 image get the zero flag (spec, "Standard
+   * Cluster Descriptor", bit 0), keeping their host cluster unless `mayUnmap` lets it go; version 2 has no
+   * zero flag, so there a cluster is unmapped when nothing shows through (no backing data under it) and
+   * otherwise written with zeros. Partial clusters get zeros written unless they already read as zeros.
+   */
+  writeZeroes(offset: number, len: number, mayUnmap = false): void {
+    if (this.readOnly) throw new BlockError(`${this.path} is open read-only`);
+    this.check(offset, len);
+    this.eachCluster(offset, len, (cstart, inOff, _pos, n) => {
+      if (this.wholeCluster(cstart, inOff, n)) this.zeroCluster(cstart, mayUnmap);
+      else if (!this.readsAsZeros(this.lookup(cstart), cstart)) this.writeCluster(cstart, inOff, new Uint8Array(n));
     });
   }
 
@@ -347,17 +376,51 @@ export class Qcow2Image implements DiskImage {
     this.release(e);
   }
 
-  /** Makes a whole guest cluster read as zeros without data. */
-  private zeroCluster(cstart: number): void {
-    const l1e = this.l1Entry(this.l1Index(cstart));
-    // Without a backing file an unmapped cluster already reads as zeros.
-    if (!this.backing && entryOffset(l1e.hi, l1e.lo) === 0) return;
-    const { off: l2off, table } = this.ensureL2(cstart);
-    const i = this.l2Index(cstart);
-    const v = new DataView(table.buffer, table.byteOffset);
-    const e = { hi: v.getUint32(i * 8), lo: v.getUint32(i * 8 + 4) };
-    this.putEntry(table, l2off, i, 0, this.backing ? LO_ZERO : 0);
-    this.release(e);
+  /** Whether [cstart + inOff, + n) covers a whole guest cluster (the last one may end at the disk's end). */
+  private wholeCluster(cstart: number, inOff: number, n: number): boolean {
+    return inOff === 0 && (n === this.clusterSize || cstart + n === this.size);
+  }
+
+  /** Whether guest cluster `cstart` with L2 entry `e` reads as zeros without any data behind it. */
+  private readsAsZeros(e: Entry, cstart: number): boolean {
+    if (e.hi & HI_COMPRESSED) return false;
+    if (this.version >= 3 && e.lo & LO_ZERO) return true;
+    return entryOffset(e.hi, e.lo) === 0 && !this.backingUnder(cstart);
+  }
+
+  /** Whether an unmapped guest cluster at `cstart` would show backing-file data. */
+  private backingUnder(cstart: number): boolean { return this.backing !== null && cstart < this.backing.size; }
+
+  /** Rewrites the L2 entry of guest cluster `cstart` (creating its L2 table if needed). */
+  private setEntry(cstart: number, hi: number, lo: number): void {
+    const { off, table } = this.ensureL2(cstart);
+    this.putEntry(table, off, this.l2Index(cstart), hi, lo);
+  }
+
+  /**
+   * Makes a whole guest cluster read as zeros without writing data where the format allows. Ordering as
+   * for every other update: the new entry is written first, and only then is the old host cluster's
+   * refcount lowered (rule 4 above), so a crash in between leaks a cluster at worst.
+   */
+  private zeroCluster(cstart: number, mayUnmap: boolean): void {
+    const e = this.lookup(cstart);
+    const compressed = (e.hi & HI_COMPRESSED) !== 0;
+    const host = compressed ? 0 : entryOffset(e.hi, e.lo);
+    if (this.version >= 3) {
+      // A compressed cluster cannot carry the flag (its descriptor has no flag bits), so it is always freed.
+      const unmap = compressed || (mayUnmap && host !== 0);
+      if (unmap) { this.setEntry(cstart, 0, LO_ZERO); this.release(e); return; }
+      if (host === 0 && this.readsAsZeros(e, cstart)) return;
+      // Unmapped over a backing file, or a data cluster that stays allocated ("preallocated zero cluster").
+      if (e.lo & LO_ZERO) return;
+      this.setEntry(cstart, e.hi, e.lo | LO_ZERO);
+      return;
+    }
+    // Version 2: zeros must be stored wherever the backing file would otherwise show through.
+    if (this.backingUnder(cstart)) { this.writeCluster(cstart, 0, new Uint8Array(Math.min(this.clusterSize, this.size - cstart))); return; }
+    if (!compressed && host === 0) return;
+    if (mayUnmap || compressed) { this.setEntry(cstart, 0, 0); this.release(e); return; }
+    this.writeCluster(cstart, 0, new Uint8Array(Math.min(this.clusterSize, this.size - cstart)));
   }
 
   /** Drops the references an old L2 entry held, after the entry no longer points there. */

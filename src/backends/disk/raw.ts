@@ -6,6 +6,17 @@ import { BlockError } from '../../devices/block-backend.ts';
 import { lockImage, type ImageLock } from './lock.ts';
 import { preadFull, pwriteFull } from './fileio.ts';
 
+const ZERO_CHUNK = 1 << 20;
+
+function isZero(b: Uint8Array): boolean {
+  // Four bytes at a time where the alignment allows it, the tail byte by byte.
+  const words = b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.length >> 2) : null;
+  let i = 0;
+  if (words) { for (let k = 0; k < words.length; k++) if (words[k] !== 0) return false; i = words.length * 4; }
+  for (; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
 export class RawImage implements DiskImage {
   readonly size: number;
   private closed = false;
@@ -40,14 +51,36 @@ export class RawImage implements DiskImage {
 
   flush(): void { if (!this.readOnly) fsyncSync(this.fd); }
 
-  /** Raw files have no mapping to drop; discarded ranges are zeroed so they read back as zeros. */
-  discard(offset: number, len: number): void { this.writeZeroes(offset, len); }
-
-  writeZeroes(offset: number, len: number): void {
+  /**
+   * A no-op that succeeds. Deallocating part of a raw file needs hole punching (fallocate PUNCH_HOLE),
+   * which Node's fs cannot do, and zero-filling instead would turn a guest's fstrim or mkfs into a write
+   * of the whole free space. Discard is only a hint (virtio 1.2 §5.2.6.2: the driver must not assume
+   * anything about discarded data), so ignoring it is correct, and it is what QEMU does under its default
+   * `-drive discard=ignore` (and with discard=unmap on files it cannot punch holes in).
+   */
+  discard(offset: number, len: number): void {
     if (this.readOnly) throw new BlockError(`${this.path} is open read-only`);
     this.check(offset, len);
-    const zeros = new Uint8Array(Math.min(len, 1 << 20));
-    for (let done = 0; done < len; done += zeros.length) pwriteFull(this.fd, zeros.subarray(0, Math.min(zeros.length, len - done)), offset + done);
+  }
+
+  readonly discardGranularity = 512;
+  /** Nothing is ever deallocated (see discard), so write-zeroes never unmaps. */
+  readonly zeroesMayUnmap = false;
+
+  /**
+   * Writes zeros in chunks of at most ZERO_CHUNK bytes. Each chunk is read first and skipped when it
+   * already holds only zeros, so ranges that were never written stay holes in a sparse image file.
+   */
+  writeZeroes(offset: number, len: number, _mayUnmap = false): void {
+    if (this.readOnly) throw new BlockError(`${this.path} is open read-only`);
+    this.check(offset, len);
+    const buf = new Uint8Array(Math.min(len, ZERO_CHUNK));
+    for (let done = 0; done < len;) {
+      const chunk = buf.subarray(0, Math.min(buf.length, len - done));
+      preadFull(this.fd, chunk, offset + done);
+      if (!isZero(chunk)) { chunk.fill(0); pwriteFull(this.fd, chunk, offset + done); }
+      done += chunk.length;
+    }
   }
 
   close(): void {

@@ -19,8 +19,16 @@ const QUEUE_SIZE = 256;
 const SEG_MAX = QUEUE_SIZE - 2;
 const SIZE_MAX = 1 << 20;
 const CHUNK = 1 << 20;
-/** Discard / write-zeroes: one segment of at most 8 MiB per request keeps each bounded (§5.2.4 max_*_seg/sectors). */
+/**
+ * Discard / write-zeroes limits (§5.2.4 max_discard_sectors, max_write_zeroes_sectors: per segment). 8 MiB
+ * per segment and a few segments per request keep one request's work bounded: the vCPU waits for it.
+ * Linux merges discards into multi-segment requests; write-zeroes requests always carry one segment.
+ */
 const MAX_RANGE_SECTORS = 16384;
+const MAX_DISCARD_SEG = 16, MAX_WRITE_ZEROES_SEG = 1;
+/** struct virtio_blk_discard_write_zeroes: le64 sector, le32 num_sectors, le32 flags (§5.2.6). */
+const SEG_BYTES = 16;
+const FLAG_UNMAP = 1;
 const ID_BYTES = 20;
 
 export interface VirtioBlkOptions {
@@ -55,11 +63,13 @@ export class VirtioBlk implements VirtioDeviceModel {
     v.setUint32(20, SECTOR, true);
     v.setUint16(34, 1, true); // num_queues
     v.setUint32(36, MAX_RANGE_SECTORS, true); // max_discard_sectors
-    v.setUint32(40, 1, true); // max_discard_seg
-    v.setUint32(44, 1, true); // discard_sector_alignment
+    v.setUint32(40, MAX_DISCARD_SEG, true); // max_discard_seg
+    // discard_sector_alignment: the backend's unit (a qcow2 cluster), which Linux uses as discard_granularity.
+    v.setUint32(44, Math.max(1, Math.floor((backend.discardGranularity ?? SECTOR) / SECTOR)), true);
     v.setUint32(48, MAX_RANGE_SECTORS, true); // max_write_zeroes_sectors
-    v.setUint32(52, 1, true); // max_write_zeroes_seg
-    v.setUint8(56, 0); // write_zeroes_may_unmap: zeros are written
+    v.setUint32(52, MAX_WRITE_ZEROES_SEG, true); // max_write_zeroes_seg
+    // write_zeroes_may_unmap: set only if an unmapping write-zeroes can deallocate anything (§5.2.6.2).
+    v.setUint8(56, backend.zeroesMayUnmap ? 1 : 0);
   }
 
   attach(t: VirtioPci): void { this.transport = t; }
@@ -91,12 +101,11 @@ export class VirtioBlk implements VirtioDeviceModel {
     const type = hdr.getUint32(0, true);
     const sector = hdr.getUint32(8, true) + hdr.getUint32(12, true) * 2 ** 32;
     const inLen = c.writeLen - 1, outLen = c.readLen - 16;
-    const inRange = (start: number, bytes: number) => start <= this.sectors && bytes <= (this.sectors - start) * SECTOR;
     try {
       switch (type) {
         case T_IN: {
           // §5.2.6.1: data length is a multiple of 512 and the range lies within capacity.
-          if (inLen % SECTOR || !inRange(sector, inLen)) return { status: S_IOERR, written: 0 };
+          if (inLen % SECTOR || !this.inRange(sector, inLen)) return { status: S_IOERR, written: 0 };
           const buf = new Uint8Array(Math.min(CHUNK, inLen));
           for (let done = 0; done < inLen;) {
             const n = Math.min(CHUNK, inLen - done);
@@ -108,7 +117,7 @@ export class VirtioBlk implements VirtioDeviceModel {
         }
         case T_OUT: {
           if (b.readOnly) return { status: S_IOERR, written: 0 };
-          if (outLen % SECTOR || !inRange(sector, outLen)) return { status: S_IOERR, written: 0 };
+          if (outLen % SECTOR || !this.inRange(sector, outLen)) return { status: S_IOERR, written: 0 };
           for (let done = 0; done < outLen;) {
             const n = Math.min(CHUNK, outLen - done);
             b.write(sector * SECTOR + done, gather(mem, c.readable, 16 + done, n));
@@ -125,19 +134,8 @@ export class VirtioBlk implements VirtioDeviceModel {
           id.set(new TextEncoder().encode(this.opts.serial ?? '').subarray(0, ID_BYTES));
           return { status: S_OK, written: scatter(mem, c.writable, 0, id.subarray(0, Math.min(ID_BYTES, inLen))) };
         }
-        case T_DISCARD: case T_WRITE_ZEROES: {
-          const op = type === T_DISCARD ? b.discard : b.writeZeroes;
-          if (b.readOnly || !op || !this.transport.has(BigInt(type === T_DISCARD ? F_DISCARD : F_WRITE_ZEROES))) return { status: S_UNSUPP, written: 0 };
-          // struct virtio_blk_discard_write_zeroes (§5.2.6): sector u64, num_sectors u32, flags u32; one segment.
-          if (outLen !== 16) return { status: S_UNSUPP, written: 0 };
-          const seg = new DataView(gather(mem, c.readable, 16, 16).buffer);
-          const start = seg.getUint32(0, true) + seg.getUint32(4, true) * 2 ** 32, count = seg.getUint32(8, true), flags = seg.getUint32(12, true);
-          // Discard has no flag bits and write-zeroes only UNMAP (bit 0).
-          if (flags & (type === T_DISCARD ? ~0 : ~1)) return { status: S_UNSUPP, written: 0 };
-          if (count > MAX_RANGE_SECTORS || !inRange(start, count * SECTOR)) return { status: S_IOERR, written: 0 };
-          op.call(b, start * SECTOR, count * SECTOR);
-          return { status: S_OK, written: 0 };
-        }
+        case T_DISCARD: case T_WRITE_ZEROES:
+          return { status: this.rangeRequest(c, type === T_WRITE_ZEROES), written: 0 };
         default:
           return { status: S_UNSUPP, written: 0 };
       }
@@ -146,4 +144,46 @@ export class VirtioBlk implements VirtioDeviceModel {
       return { status: S_IOERR, written: 0 };
     }
   }
+
+  /**
+   * VIRTIO_BLK_T_DISCARD / VIRTIO_BLK_T_WRITE_ZEROES: `data` is a list of segments (§5.2.6). Every segment
+   * is validated before any is carried out, so a request refused with UNSUPP or for a driver error has
+   * changed nothing (after an IOERR from the backend the spec leaves each segment's outcome open).
+   */
+  private rangeRequest(c: Chain, zeroes: boolean): number {
+    const b = this.backend;
+    // §5.2.6.2 (device): on a device that offered VIRTIO_BLK_F_RO a write request fails with IOERR and
+    // writes nothing. Both commands change what the disk reads back, so they count as writes.
+    if (b.readOnly) return S_IOERR;
+    // A command whose feature was not offered or not negotiated is a request the device does not support.
+    if (!(zeroes ? b.writeZeroes : b.discard) || !this.transport.has(BigInt(zeroes ? F_WRITE_ZEROES : F_DISCARD))) return S_UNSUPP;
+    // §5.2.6.1 (driver): data is a whole, non-empty number of segments; anything else is a driver error.
+    const outLen = c.readLen - 16;
+    if (outLen <= 0 || outLen % SEG_BYTES) return S_IOERR;
+    // More segments than max_*_seg: the driver broke §5.2.6.1, and this request shape is unsupported (as QEMU answers).
+    const n = outLen / SEG_BYTES;
+    if (n > (zeroes ? MAX_WRITE_ZEROES_SEG : MAX_DISCARD_SEG)) return S_UNSUPP;
+    const data = gather(this.transport.mem, c.readable, 16, outLen);
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const segs: { start: number; count: number; unmap: boolean }[] = [];
+    for (let i = 0; i < n; i++) {
+      const at = i * SEG_BYTES;
+      const start = v.getUint32(at, true) + v.getUint32(at + 4, true) * 2 ** 32;
+      const count = v.getUint32(at + 8, true), flags = v.getUint32(at + 12, true);
+      // §5.2.6.2 (device): UNSUPP for any unknown flag, and for discard also for the unmap flag. This rule
+      // is absolute, so it is checked for every segment before the range checks below can answer IOERR.
+      if (flags & ~(zeroes ? FLAG_UNMAP : 0)) return S_UNSUPP;
+      segs.push({ start, count, unmap: (flags & FLAG_UNMAP) !== 0 });
+    }
+    // Oversized segments (beyond max_*_sectors) and ranges past capacity are driver errors: IOERR, as QEMU.
+    for (const s of segs) if (s.count > MAX_RANGE_SECTORS || !this.inRange(s.start, s.count * SECTOR)) return S_IOERR;
+    for (const s of segs) {
+      if (zeroes) b.writeZeroes!(s.start * SECTOR, s.count * SECTOR, s.unmap);
+      else b.discard!(s.start * SECTOR, s.count * SECTOR);
+    }
+    return S_OK;
+  }
+
+  /** Whether `bytes` from sector `start` lie within capacity. */
+  private inRange(start: number, bytes: number): boolean { return start <= this.sectors && bytes <= (this.sectors - start) * SECTOR; }
 }
