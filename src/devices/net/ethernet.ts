@@ -106,6 +106,117 @@ export function foldSum(sum: number): number {
   return sum;
 }
 
+// --- IPv4 checksum and segmentation offload ----------------------------------------------------------------
+// What NICs with "task offload" do to a frame the driver handed over with the checksums left for the hardware
+// (RTL8139C+ IPCS/TCPCS/UDPCS and LGSEN, 82540EM IXSM/TXSM): the IPv4 header checksum (RFC 791 §3.1), the
+// TCP (RFC 793 §3.1) and UDP (RFC 768) checksums over the pseudo-header, TCP segmentation, and the receive
+// side's verification.
+
+/** Offset of the IPv4 header in an Ethernet frame (after one optional 802.1Q tag), or -1 when it is not a
+ *  complete IPv4 header. */
+export function ipv4Offset(f: Uint8Array): number {
+  let ip = ETH_HLEN, type = (f[12] << 8) | f[13];
+  if (type === 0x8100 && f.length >= ETH_HLEN + 4) { type = (f[16] << 8) | f[17]; ip += 4; }
+  if (type !== 0x0800 || f.length < ip + 20 || (f[ip] >> 4) !== 4) return -1;
+  const ihl = (f[ip] & 0xf) * 4;
+  return ihl >= 20 && ip + ihl <= f.length ? ip : -1;
+}
+
+export interface Ipv4Info {
+  ip: number; ihl: number; proto: number;
+  /** End of the IP datagram in the frame (total length, bounded by the frame). */
+  end: number;
+  /** A fragment (MF set or a non-zero offset): its transport header and checksum cover other frames too. */
+  fragment: boolean;
+}
+
+export function ipv4Info(f: Uint8Array): Ipv4Info | null {
+  const ip = ipv4Offset(f);
+  if (ip < 0) return null;
+  const ihl = (f[ip] & 0xf) * 4, total = (f[ip + 2] << 8) | f[ip + 3];
+  const fragment = (((f[ip + 6] << 8) | f[ip + 7]) & 0x3fff) !== 0;
+  return { ip, ihl, proto: f[ip + 9], end: Math.min(f.length, ip + Math.max(total, ihl)), fragment };
+}
+
+function put16(f: Uint8Array, at: number, v: number): void { f[at] = (v >> 8) & 0xff; f[at + 1] = v & 0xff; }
+
+/** Fills in the IPv4 header checksum. */
+export function fillIpv4Checksum(f: Uint8Array, i: Ipv4Info): void {
+  put16(f, i.ip + 10, 0);
+  put16(f, i.ip + 10, ~foldSum(onesSum(f, i.ip, i.ip + i.ihl)) & 0xffff);
+}
+
+/** Ones'-complement sum of the TCP/UDP segment and its IPv4 pseudo-header (addresses, protocol, length). */
+function l4Sum(f: Uint8Array, i: Ipv4Info): number {
+  const l4 = i.ip + i.ihl;
+  return onesSum(f, l4, i.end, onesSum(f, i.ip + 12, i.ip + 20) + i.proto + (i.end - l4));
+}
+
+/** Where the TCP or UDP checksum field sits, or -1 when the segment is too short to hold its header. */
+function l4CsumAt(i: Ipv4Info): number {
+  const l4 = i.ip + i.ihl;
+  if (i.proto === 6) return l4 + 20 <= i.end ? l4 + 16 : -1;
+  if (i.proto === 17) return l4 + 8 <= i.end ? l4 + 6 : -1;
+  return -1;
+}
+
+/** Fills in the TCP or UDP checksum of an unfragmented datagram; false when there is none to fill. A UDP
+ *  checksum that computes to zero is sent as all ones (RFC 768: zero means "no checksum"). */
+export function fillL4Checksum(f: Uint8Array, i: Ipv4Info): boolean {
+  const at = l4CsumAt(i);
+  if (at < 0 || i.fragment) return false;
+  put16(f, at, 0);
+  let c = ~foldSum(l4Sum(f, i)) & 0xffff;
+  if (c === 0 && i.proto === 17) c = 0xffff;
+  put16(f, at, c);
+  return true;
+}
+
+/** Receive-side verification: whether the IPv4 header checksum holds, and the TCP/UDP one (null when it
+ *  cannot be checked: other protocols, fragments, truncated headers, UDP sent without a checksum). */
+export function checkIpv4(f: Uint8Array, i: Ipv4Info): { ipOk: boolean; l4Ok: boolean | null } {
+  const ipOk = foldSum(onesSum(f, i.ip, i.ip + i.ihl)) === 0xffff;
+  const at = l4CsumAt(i);
+  if (at < 0 || i.fragment || (i.proto === 17 && f[at] === 0 && f[at + 1] === 0)) return { ipOk, l4Ok: null };
+  return { ipOk, l4Ok: foldSum(l4Sum(f, i)) === 0xffff };
+}
+
+/**
+ * TCP segmentation of one IPv4/TCP frame (RFC 793 header, payload up to the IP total length) into frames of
+ * at most `mss` payload bytes: each repeats the Ethernet, IP and TCP headers with the IP total length and
+ * identification, the TCP sequence number and both checksums redone; FIN and PSH stay on the last segment
+ * and CWR on the first (RFC 3168 §6.1.2). Null when the frame is not TCP over unfragmented IPv4 or mss is 0.
+ */
+export function segmentTcpIpv4(f: Uint8Array, mss: number): Uint8Array[] | null {
+  const i = ipv4Info(f);
+  if (!i || i.proto !== 6 || i.fragment || mss <= 0) return null;
+  const tcp = i.ip + i.ihl;
+  if (tcp + 20 > i.end) return null;
+  const hdr = tcp + (f[tcp + 12] >> 4) * 4;
+  if (hdr < tcp + 20 || hdr > i.end) return null;
+  const payload = i.end - hdr;
+  const seq0 = ((f[tcp + 4] << 24) | (f[tcp + 5] << 16) | (f[tcp + 6] << 8) | f[tcp + 7]) >>> 0;
+  const id0 = (f[i.ip + 4] << 8) | f[i.ip + 5];
+  const out: Uint8Array[] = [];
+  for (let off = 0, n = 0; off < payload || n === 0; off += mss, n++) {
+    const len = Math.min(mss, payload - off), last = off + len >= payload;
+    const s = new Uint8Array(hdr + len);
+    s.set(f.subarray(0, hdr)); s.set(f.subarray(hdr + off, hdr + off + len), hdr);
+    put16(s, i.ip + 2, hdr - i.ip + len);
+    put16(s, i.ip + 4, (id0 + n) & 0xffff);
+    const seq = (seq0 + off) >>> 0;
+    put16(s, tcp + 4, seq >>> 16); put16(s, tcp + 6, seq & 0xffff);
+    if (!last) s[tcp + 13] &= ~0x09; // FIN, PSH
+    if (n > 0) s[tcp + 13] &= ~0x80; // CWR
+    const si: Ipv4Info = { ...i, end: s.length };
+    fillIpv4Checksum(s, si);
+    fillL4Checksum(s, si);
+    out.push(s);
+    if (last) break;
+  }
+  return out;
+}
+
 /** Whether [addr, addr+len) is guest RAM a device may DMA to (not MMIO, not beyond the installed memory). */
 export function dmaOk(mem: GuestMemory, addr: number, len: number): boolean {
   return Number.isFinite(addr) && addr >= 0 && len >= 0 && addr + len <= mem.ramSize;
