@@ -1,27 +1,30 @@
 // `npm run bench`: boots the default guest (Debian 12's i386 kernel + our busybox initramfs) on Trapeze, v86
 // and QEMU TCG, one engine after another, types the same workload lines on each one's serial console, and
 // prints one table: seconds per workload, Trapeze/v86 and Trapeze/QEMU ratios, geometric means, peak RSS.
+// The disk section then boots each engine again with two scratch raw images (virtio-blk and IDE) and
+// prints MB/s of sequential writes and reads, and Trapeze's disk controller traps per MiB.
 // Method and results: docs/bench.md.
 //
-//   npm run bench -- [--quick] [--engines trapeze,v86,qemu] [--workloads sha256,awk,...]
+//   npm run bench -- [--quick] [--only cpu|disk] [--engines trapeze,v86,qemu] [--workloads sha256,awk,...]
 //                    [--boot-timeout S] [--timeout S] [--json FILE] [--transcripts DIR]
 
 import { parseArgs } from 'node:util';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { prepareDefaultGuest } from '../src/guest/fetch.ts';
-import { allEngines, REPO, type Engine } from './bench/engines.ts';
-import { WORKLOADS } from './bench/workloads.ts';
+import { allEngines, REPO, type DiskSpec, type Engine } from './bench/engines.ts';
+import { DISK_IMAGE_MIB, DISK_WORKLOADS, WORKLOADS, type Workload } from './bench/workloads.ts';
 import { runSession, type EngineResult } from './bench/session.ts';
-import { renderTable } from './bench/report.ts';
+import { renderDiskTable, renderTable } from './bench/report.ts';
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --quick              smaller workloads (about a tenth), for a fast end-to-end check
+  --quick              smaller workloads (about a tenth; disks 16 MiB), for a fast end-to-end check
+  --only SECTION       cpu (the workload table) or disk (the disk section); default both
   --engines LIST       comma-separated subset of: trapeze, v86, qemu (default: all)
-  --workloads LIST     comma-separated subset of: ${WORKLOADS.map((w) => w.name).join(', ')}
+  --workloads LIST     comma-separated subset of: ${[...WORKLOADS, ...DISK_WORKLOADS].map((w) => w.name).join(', ')}
   --boot-timeout S     seconds an engine may take to reach the guest banner (default 900)
   --timeout S          seconds any one workload may take (default 1800, --quick 600)
   --json FILE          also write the results as JSON
@@ -35,7 +38,7 @@ async function main(): Promise<number> {
   try {
     v = parseArgs({
       options: {
-        quick: { type: 'boolean' }, engines: { type: 'string' }, workloads: { type: 'string' },
+        quick: { type: 'boolean' }, only: { type: 'string' }, engines: { type: 'string' }, workloads: { type: 'string' },
         'boot-timeout': { type: 'string' }, timeout: { type: 'string' }, json: { type: 'string' },
         transcripts: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
@@ -57,13 +60,18 @@ async function main(): Promise<number> {
     if (bad.length) { process.stderr.write(`unknown engine(s) ${bad.join(', ')}; choose from ${[...keys].join(', ')}\n`); return 2; }
     chosen = engines.filter((e) => want.includes(e.key));
   }
-  let workloads = WORKLOADS;
+  if (v.only !== undefined && v.only !== 'cpu' && v.only !== 'disk') { process.stderr.write(`--only must be cpu or disk, not '${v.only}'\n`); return 2; }
+  let workloads = v.only === 'disk' ? [] : WORKLOADS;
+  let diskWorkloads = v.only === 'cpu' ? [] : DISK_WORKLOADS;
   if (v.workloads) {
     const want = v.workloads.split(',').map((s) => s.trim()).filter(Boolean);
-    const bad = want.filter((w) => !WORKLOADS.some((x) => x.name === w));
+    const bad = want.filter((w) => ![...WORKLOADS, ...DISK_WORKLOADS].some((x) => x.name === w));
     if (bad.length) { process.stderr.write(`unknown workload(s) ${bad.join(', ')}\n`); return 2; }
-    workloads = WORKLOADS.filter((w) => want.includes(w.name));
+    workloads = workloads.filter((w) => want.includes(w.name));
+    diskWorkloads = diskWorkloads.filter((w) => want.includes(w.name));
   }
+  // The CPU section also has its boot row, so it runs unless only disk workloads were asked for.
+  const cpuSection = v.only !== 'disk' && (workloads.length > 0 || !v.workloads);
   const num = (s: string | undefined, d: number, what: string): number => {
     if (s === undefined) return d;
     const n = Number(s);
@@ -94,30 +102,64 @@ async function main(): Promise<number> {
     const why = e.setup(log);
     if (why) { skipped.push({ label: e.label, reason: why }); log(`${e.label}: not run: ${why}`); } else ready.push(e);
   }
+  const logName = (e: Engine, suffix = ''): string => join(transcripts, `${e.label.replace(/[^a-z0-9]+/gi, '-').replace(/-$/, '')}${suffix}.log`);
   // Strictly one engine at a time: the host has few cores and the engines must not compete for them.
-  for (const e of ready) {
-    const r = await runSession(e, guest, {
-      workloads, quick, bootTimeoutS, workloadTimeoutS, log,
-      transcript: join(transcripts, `${e.label.replace(/[^a-z0-9]+/gi, '-').replace(/-$/, '')}.log`),
-    });
-    results.push(r);
+  if (cpuSection) {
+    for (const e of ready) {
+      const r = await runSession(e, guest, { workloads, quick, bootTimeoutS, workloadTimeoutS, log, transcript: logName(e) });
+      results.push(r);
+    }
+  }
+
+  // The disk section: a fresh boot per engine with two new sparse scratch images, removed afterwards.
+  const diskResults: EngineResult[] = [];
+  const diskSkipped = skipped.map((s) => ({ label: s.label, reason: `not run: ${s.reason}` }));
+  if (diskWorkloads.length) {
+    for (const e of ready) {
+      if (e.noDisks) { diskSkipped.push({ label: e.label, reason: e.noDisks }); continue; }
+      const dir = mkdtempSync(join(tmpdir(), 'trapeze-bench-disk-'));
+      try {
+        const disks: DiskSpec[] = (['virtio', 'ide'] as const).map((iface) => {
+          const file = join(dir, `${iface}.img`);
+          const fd = openSync(file, 'w');
+          ftruncateSync(fd, DISK_IMAGE_MIB * 1048576);
+          closeSync(fd);
+          return { file, iface };
+        });
+        diskResults.push(await runSession(e, guest, {
+          workloads: diskWorkloads, quick, bootTimeoutS, workloadTimeoutS, log, disks, transcript: logName(e, '-disk'),
+        }));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   }
 
   const names = ['boot', ...workloads.map((w) => w.name)];
   const head = `Trapeze bench${quick ? ' (--quick)' : ''}: guest ${g.kernelVersion} + busybox ${g.packages.busybox}, ${256} MiB, serial console; ` +
     `host ${cpus()[0]?.model ?? '?'} x${cpus().length}, node ${process.version}, trapeze ${rev}${dirty}`;
   const load = `host load average (1 min) ${loadStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end, on ${cpus().length} CPUs`;
-  process.stdout.write(`\n${head}\n${load}\n\n${renderTable(names, results, skipped)}\n`);
-  process.stdout.write(`\nThe same, in CPU seconds of the engine process (user+sys; less disturbed by other load on the host):\n\n${renderTable(names, results, [], 'cpu')}\n`);
-  process.stdout.write(`\nworkloads:\n${workloads.map((w) => `  ${w.name.padEnd(9)} ${w.what}\n      $ ${quick ? w.quick : w.full}`).join('\n')}\n`);
+  process.stdout.write(`\n${head}\n${load}\n`);
+  const legend = (ws: Workload[]): string => ws.map((w) => `  ${w.name.padEnd(Math.max(9, ...ws.map((x) => x.name.length)))} ${w.what}\n      $ ${quick ? w.quick : w.full}`).join('\n');
+  if (cpuSection) {
+    process.stdout.write(`\n${renderTable(names, results, skipped)}\n`);
+    process.stdout.write(`\nThe same, in CPU seconds of the engine process (user+sys; less disturbed by other load on the host):\n\n${renderTable(names, results, [], 'cpu')}\n`);
+    process.stdout.write(`\nworkloads:\n${legend(workloads)}\n`);
+  }
+  if (diskWorkloads.length) {
+    const rows = diskWorkloads.map((w) => ({ name: w.name, mib: quick ? w.quickMib : w.mib, counterDevice: w.counterDevice }));
+    process.stdout.write(`\nDisks: fresh ${DISK_IMAGE_MIB} MiB raw images, virtio-blk (/dev/vda) and IDE (/dev/sda), host page cache (QEMU cache=writeback)\n\n`);
+    process.stdout.write(`${renderDiskTable(rows, diskResults, diskSkipped)}\n\ndisk workloads:\n${legend(diskWorkloads)}\n`);
+  }
 
   if (v.json) {
     writeFileSync(v.json, JSON.stringify({
       quick, guest: { ...guest, kernelVersion: g.kernelVersion }, skipped,
       engines: results.map((r) => ({ ...r, results: Object.fromEntries(r.results) })),
+      disk: diskResults.map((r) => ({ ...r, results: Object.fromEntries(r.results) })),
     }, null, 2));
   }
-  return results.some((r) => r.failure) ? 1 : 0;
+  return [...results, ...diskResults].some((r) => r.failure) ? 1 : 0;
 }
 
 main().then((c) => { process.exitCode = c; }, (e) => { process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`); process.exitCode = 2; });

@@ -18,6 +18,9 @@ export const MEMORY_MIB = 256;
 
 export interface GuestFiles { kernel: string; initrd: string }
 
+/** A scratch raw disk image for the disk section, on virtio-blk (/dev/vda) or PIIX IDE (/dev/sda). */
+export interface DiskSpec { file: string; iface: 'virtio' | 'ide' }
+
 export interface Launch {
   /** Program and arguments; the child's pid is the engine (peak RSS is read from it). */
   argv: string[];
@@ -31,10 +34,21 @@ export interface Engine {
   key: string;
   /** Makes the engine runnable; returns null when ready, else why it can't run (printed in the table). */
   setup(log: (s: string) => void): string | null;
-  launch(guest: GuestFiles): Launch;
+  /** The command line; `disks` (the disk section) are attached in order, virtio ones first. */
+  launch(guest: GuestFiles, disks?: DiskSpec[]): Launch;
   /** A one-line description for the report (version, flags). */
   describe(): string;
+  /** Why the engine has no disk rows, when it has none (printed under the disk table). */
+  noDisks?: string;
+  /**
+   * The engine prints its per-device register access and interrupt counts on SIGUSR2 (`trapeze run`), so
+   * the disk section can measure a workload's traps per MiB.
+   */
+  countersOnSigusr2?: boolean;
 }
+
+/** QEMU's -drive syntax, which `trapeze run --drive` shares. */
+const driveArg = (d: DiskSpec): string => `file=${d.file.replace(/,/g, ',,')},format=raw,if=${d.iface}`;
 
 function run(argv: string[], opts: { inherit?: boolean; cwd?: string } = {}): { ok: boolean; out: string } {
   const r = spawnSync(argv[0], argv.slice(1), {
@@ -84,12 +98,14 @@ export function trapezeEngine(cpu: 'interp' | 'jit'): Engine {
       // No --cpu flag yet: the interpreter is the only CPU, so it runs without a flag and the JIT slot stays empty.
       return cpu === 'interp' ? null : '`trapeze run` has no --cpu flag yet (no JIT to select)';
     },
-    launch(g) {
+    launch(g, disks = []) {
       const argv = [process.execPath, join(REPO, 'bin', 'trapeze'), 'run', '--kernel', g.kernel, '--initrd', g.initrd,
         '--memory', String(MEMORY_MIB), '--no-reboot', '--stats'];
       if (hasCpuFlag()) argv.push('--cpu', cpu);
+      for (const d of disks) argv.push('--drive', driveArg(d));
       return { argv };
     },
+    countersOnSigusr2: true,
     describe() {
       return `node ${process.version} bin/trapeze run --memory ${MEMORY_MIB} --no-reboot${hasCpuFlag() ? ` --cpu ${cpu}` : ' (interpreter; no --cpu flag)'}`;
     },
@@ -133,10 +149,13 @@ export function qemuEngine(): Engine {
       version = run(['qemu-system-i386', '--version']).out.split('\n')[0] ?? '';
       return null;
     },
-    launch(g) {
+    launch(g, disks = []) {
       return {
+        // -drive without cache= is cache=writeback: through the host's page cache, as `trapeze run` reads and
+        // writes its image files.
         argv: ['qemu-system-i386', '-accel', 'tcg', '-m', String(MEMORY_MIB), '-kernel', g.kernel, '-initrd', g.initrd,
-          '-append', CMDLINE, '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'],
+          '-append', CMDLINE, '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+          ...disks.flatMap((d) => ['-drive', driveArg(d)])],
       };
     },
     describe() { return `${version || 'qemu-system-i386'}: -accel tcg -m ${MEMORY_MIB} -nographic -serial stdio`; },
@@ -173,6 +192,7 @@ export function v86Engine(): Engine {
       return { argv: [process.execPath, join(REPO, 'scripts', 'bench', 'v86-runner.mjs'), pkgDir, JSON.stringify(cfg)] };
     },
     describe() { return `v86 ${version} (npm, JIT to wasm) in node ${process.version}, SeaBIOS, ${MEMORY_MIB} MiB`; },
+    noDisks: 'not run: scripts/bench/v86-runner.mjs attaches no disks (not wired up)',
   };
 }
 

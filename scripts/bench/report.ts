@@ -3,6 +3,7 @@
 // on each workload's output.
 
 import type { EngineResult } from './session.ts';
+import type { DeviceCounts } from '../../src/machine/device-counters.ts';
 
 const pad = (s: string, n: number, right = false): string => (right ? s.padStart(n) : s.padEnd(n));
 
@@ -85,6 +86,74 @@ export function renderTable(names: string[], engines: EngineResult[], skipped: {
     for (const n of e.notes) notes.push(`  ${n}`);
   }
   for (const s of skipped) notes.push(`${s.label}: not run: ${s.reason}`);
+  if (notes.length) out.push('', ...notes);
+  return out.join('\n');
+}
+
+/** What the disk table needs to know about each disk workload. */
+export interface DiskRow { name: string; mib: number; counterDevice: string }
+
+const fmtRate = (x: number | undefined): string => (x === undefined ? '' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+/**
+ * The disk section: MB/s (10^6 bytes per second, as dd reports) per workload per engine, Trapeze's time
+ * ratio to QEMU, and for each Trapeze row the disk controller's register accesses (traps) and interrupts
+ * per MiB moved, from the engine's counters.
+ */
+export function renderDiskTable(rows: DiskRow[], engines: EngineResult[], skipped: { label: string; reason: string }[]): string {
+  const out: string[] = [];
+  const trapezes = engines.filter((e) => e.label.startsWith('trapeze'));
+  const qemu = engines.find((e) => e.label.startsWith('qemu'));
+  const tag = (e: EngineResult): string => e.label.replace(/^trapeze \((.*)\)$/, '$1');
+  const rate = (e: EngineResult, r: DiskRow): number | undefined => {
+    const s = e.results.get(r.name)?.seconds;
+    return s === undefined || s <= 0 ? undefined : (r.mib * 1048576) / 1e6 / s;
+  };
+  const cell = (e: EngineResult, r: DiskRow): string => {
+    const res = e.results.get(r.name);
+    if (!res) return e.failure ? 'skipped' : '-';
+    if (res.seconds === undefined) return res.error ?? 'failed';
+    return fmtRate(rate(e, r));
+  };
+  const extra: { head: string; val: (r: DiskRow) => string }[] = [];
+  for (const t of trapezes) {
+    if (qemu) {
+      extra.push({
+        head: `${tag(t)}/qemu`, val: (r) => {
+          const a = t.results.get(r.name)?.seconds, b = qemu.results.get(r.name)?.seconds;
+          return a !== undefined && b !== undefined && b > 0 ? fmtR(a / b) : '-';
+        },
+      });
+    }
+  }
+  for (const t of trapezes) {
+    const per = (f: (c: DeviceCounts) => number) => (r: DiskRow): string => {
+      const res = t.results.get(r.name);
+      return res?.seconds !== undefined && res.counters ? (f(res.counters) / r.mib).toFixed(1) : '-';
+    };
+    extra.push({ head: `${tag(t)} traps/MiB`, val: per((c) => c.reads + c.writes) });
+    extra.push({ head: `${tag(t)} irqs/MiB`, val: per((c) => c.irqs) });
+  }
+  const W0 = Math.max(14, ...rows.map((r) => `${r.name} MB/s`.length)) + 1;
+  const cols = engines.map((e) => Math.max(9, e.label.length + 1));
+  const xcols = extra.map((x) => Math.max(9, x.head.length + 1));
+  const header = pad('disk', W0) + engines.map((e, i) => pad(e.label, cols[i], true)).join('') + (extra.length ? ' |' : '') +
+    extra.map((x, i) => pad(x.head, xcols[i], true)).join('');
+  out.push(header, '-'.repeat(header.length));
+  for (const r of rows) {
+    out.push(pad(`${r.name} MB/s`, W0) + engines.map((e, i) => pad(cell(e, r), cols[i], true)).join('') + (extra.length ? ' |' : '') +
+      extra.map((x, i) => pad(x.val(r), xcols[i], true)).join(''));
+  }
+  out.push('-'.repeat(header.length));
+  const counted = [...new Set(rows.map((r) => r.counterDevice))].join(', ');
+  out.push(`MB/s = 10^6 bytes/s between the markers; x/qemu = Trapeze seconds / QEMU seconds; traps = the controller's (${counted})`,
+    'register accesses (port I/O + MMIO reads and writes) during the workload, irqs = its interrupt assertions and MSIs.');
+  const notes: string[] = [];
+  for (const e of engines) {
+    notes.push(`${e.label}: ${e.describe}`);
+    if (e.failure) notes.push(`  stopped early: ${e.failure}`);
+  }
+  for (const s of skipped) notes.push(`${s.label}: ${s.reason}`);
   if (notes.length) out.push('', ...notes);
   return out.join('\n');
 }

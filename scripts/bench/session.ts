@@ -3,9 +3,10 @@
 // as they arrive on the host. Peak RSS is the child's VmHWM, polled from /proc while it runs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import type { Engine, GuestFiles } from './engines.ts';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import type { DiskSpec, Engine, GuestFiles } from './engines.ts';
 import { BANNER, commandLine, type Workload } from './workloads.ts';
+import { countsDelta, parseCountsTable, type DeviceCounts } from '../../src/machine/device-counters.ts';
 
 export interface WorkloadResult {
   seconds?: number;
@@ -15,6 +16,12 @@ export interface WorkloadResult {
   error?: string;
   /** The guest's output between the markers, to compare across engines. */
   output?: string;
+  /**
+   * For a workload with a `counterDevice`, on an engine with `countersOnSigusr2`: that device's register
+   * accesses and interrupts over the workload (from the engine's counter dumps before the command line is
+   * typed and after its end marker; the controller is idle outside the workload, so this is the workload's).
+   */
+  counters?: DeviceCounts;
 }
 
 export interface EngineResult {
@@ -40,6 +47,8 @@ export interface SessionOptions {
   workloadTimeoutS: number;
   /** Raw serial transcript goes here, for debugging a failed run. */
   transcript?: string;
+  /** Disk images to attach (the disk section). */
+  disks?: DiskSpec[];
   log: (s: string) => void;
 }
 
@@ -71,7 +80,7 @@ function vmHwm(pid: number): number | undefined {
 
 export async function runSession(engine: Engine, guest: GuestFiles, opts: SessionOptions): Promise<EngineResult> {
   const res: EngineResult = { label: engine.label, describe: engine.describe(), results: new Map(), notes: [], totalSeconds: 0 };
-  const { argv, env } = engine.launch(guest);
+  const { argv, env } = engine.launch(guest, opts.disks);
   const t0 = performance.now();
   const child: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
   const pid = child.pid;
@@ -144,6 +153,22 @@ export async function runSession(engine: Engine, guest: GuestFiles, opts: Sessio
     }
   };
   const send = (s: string): void => { if (!exited) child.stdin!.write(s); };
+  // The engine's per-device counters now: SIGUSR2, then the table of the dump it prints on stderr.
+  const DUMP_END = 'trapeze: end of statistics\n';
+  const dumps = (): number => stderr.split(DUMP_END).length - 1;
+  const counters = async (): Promise<DeviceCounts[]> => {
+    const n = dumps();
+    child.kill('SIGUSR2');
+    const deadline = performance.now() + 60_000;
+    while (dumps() <= n) {
+      if (exited) throw new Error(`${exited} while waiting for its counters`);
+      if (performance.now() > deadline) throw new TimeoutError('no counter dump within 60 s of SIGUSR2');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const table = parseCountsTable(stderr.slice(0, stderr.lastIndexOf(DUMP_END)));
+    if (!table) throw new Error('SIGUSR2 dump without a device table');
+    return table;
+  };
 
   try {
     opts.log(`${engine.label}: booting (${argv.map((a) => (a.length > 60 ? '…' + a.slice(-40) : a)).join(' ')})`);
@@ -155,6 +180,8 @@ export async function runSession(engine: Engine, guest: GuestFiles, opts: Sessio
     await waitPrompt(opts.bootTimeoutS);
 
     for (const w of opts.workloads) {
+      const device = engine.countersOnSigusr2 && 'counterDevice' in w ? String(w.counterDevice) : undefined;
+      const before = device ? await counters() : undefined;
       send(commandLine(w, opts.quick) + '\n');
       try {
         const b = await waitLine((l) => l.startsWith(`@@BEGIN ${w.name}`), opts.workloadTimeoutS, `@@BEGIN ${w.name}`);
@@ -170,8 +197,12 @@ export async function runSession(engine: Engine, guest: GuestFiles, opts: Sessio
           res.results.set(w.name, { error: `exit status ${status}`, output });
           opts.log(`${engine.label}: ${w.name} failed with status ${status}: ${output}`);
         } else {
-          res.results.set(w.name, { seconds, cpuSeconds, output });
-          opts.log(`${engine.label}: ${w.name} ${seconds.toFixed(2)} s (cpu ${cpuSeconds?.toFixed(2) ?? '?'} s)  [${output}]`);
+          const delta = before ? countsDelta(await counters(), before).find((r) => r.device === device) : undefined;
+          // A device that never appears in the table did nothing at all: zero traps, not unknown.
+          const count = device && before ? delta ?? { device, reads: 0, writes: 0, irqs: 0 } : undefined;
+          res.results.set(w.name, { seconds, cpuSeconds, output, counters: count });
+          opts.log(`${engine.label}: ${w.name} ${seconds.toFixed(2)} s (cpu ${cpuSeconds?.toFixed(2) ?? '?'} s)  [${output}]` +
+            (count ? ` ${device}: ${count.reads} reads, ${count.writes} writes, ${count.irqs} irqs` : ''));
         }
       } catch (e) {
         if (!(e instanceof TimeoutError)) throw e;
@@ -209,9 +240,12 @@ export async function runSession(engine: Engine, guest: GuestFiles, opts: Sessio
     res.peakRssKiB = peak;
     res.cpuSeconds = cpu;
     res.totalSeconds = (performance.now() - t0) / 1000;
-    const mips = /trapeze: .*MIPS\)/.exec(stderr);
+    // The exit statistics come last (SIGUSR2 dumps before them have the same line).
+    const mips = [...stderr.matchAll(/trapeze: .*MIPS\)/g)].at(-1);
     if (mips) res.notes.push(mips[0]);
     if (tfd !== undefined) closeSync(tfd);
+    // The engine's stderr (Trapeze's --stats at exit and its SIGUSR2 dumps) next to the serial transcript.
+    if (opts.transcript) writeFileSync(opts.transcript.replace(/\.log$/, '') + '.stderr.log', stderr);
   }
   return res;
 }

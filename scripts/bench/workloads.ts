@@ -64,3 +64,44 @@ export function commandLine(w: Workload, quick: boolean): string {
 
 /** The guest's /init prints this line once it has loaded drivers, just before it starts the shell. */
 export const BANNER = 'Trapeze guest:';
+
+// ---------------------------------------------------------------------------------------------- disks
+//
+// The disk section boots each engine with two fresh scratch raw images, one on virtio-blk (/dev/vda) and one
+// on PIIX IDE (/dev/sda), and moves data with dd on the raw block devices. O_DIRECT (busybox dd's
+// oflag=direct / iflag=direct) takes the guest's page cache out of the path, so every MiB crosses the
+// virtual disk controller; the write comes first, so the read reads back blocks the image file has.
+
+/** A disk workload: `mib` MiB (`quickMib` with --quick) through one interface in one direction. */
+export interface DiskWorkload extends Workload {
+  iface: 'virtio' | 'ide';
+  op: 'write' | 'read';
+  mib: number;
+  quickMib: number;
+  /** The device whose counters (`trapeze run` SIGUSR2 dump) are its traps: the controller's name there. */
+  counterDevice: string;
+}
+
+/** Size of each scratch image; the workloads stay inside it. */
+export const DISK_IMAGE_MIB = 128;
+
+function diskWorkload(iface: 'virtio' | 'ide', op: 'write' | 'read', mib: number, quickMib: number): DiskWorkload {
+  const dev = iface === 'virtio' ? '/dev/vda' : '/dev/sda';
+  const dd = (n: number): string => op === 'write'
+    ? `dd if=/dev/zero of=${dev} bs=1M count=${n} oflag=direct 2>/dev/null && echo ok`
+    : `dd if=${dev} of=/dev/null bs=1M count=${n} iflag=direct 2>/dev/null && echo ok`;
+  return {
+    name: `${iface}-${op}`,
+    what: `sequential ${op} of ${mib} MiB (--quick ${quickMib}) in 1 MiB blocks with O_DIRECT through ${iface === 'virtio' ? 'virtio-blk' : 'PIIX IDE (ata_piix, bus master DMA)'}`,
+    full: dd(mib), quick: dd(quickMib), iface, op, mib, quickMib,
+    counterDevice: iface === 'virtio' ? 'virtio-blk0' : 'piix3-ide',
+  };
+}
+
+export const DISK_WORKLOADS: DiskWorkload[] = [
+  // The whole image: at QEMU's speed a smaller transfer takes a few tens of milliseconds, near the method's resolution.
+  diskWorkload('virtio', 'write', DISK_IMAGE_MIB, 16),
+  diskWorkload('virtio', 'read', DISK_IMAGE_MIB, 16),
+  diskWorkload('ide', 'write', DISK_IMAGE_MIB, 16),
+  diskWorkload('ide', 'read', DISK_IMAGE_MIB, 16),
+];

@@ -31,7 +31,7 @@ export const INTERFACES: Record<string, InterfaceAttacher> = {
 
 /** An attach hook for a virtio-pci device in the next free slot, interrupting through the machine's APIC bus. */
 export function attachVirtio(name: string, model: () => VirtioDeviceModel): (m: PcMachine) => void {
-  return (m) => m.pci.add(new VirtioPci(name, model(), { mem: m.mem, msi: (a, d) => m.apicBus.deliverMsi(a, d) }), m.allocatePciSlot());
+  return (m) => m.pci.add(new VirtioPci(name, model(), { mem: m.mem, msi: m.msiSink(name) }), m.allocatePciSlot());
 }
 
 export interface DriveSpec { file: string; format: string; interface: string; readOnly: boolean }

@@ -1,11 +1,13 @@
 // `trapeze run --nic …`: parses the network options (QEMU-like vocabulary) into NIC models plugged into the
 // VM's PCI bus and VDE backends on the host side.
 //
-//   --nic user[,hostfwd=tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]…   user-mode NAT (vde_plug slirp://)
+//   --nic user[,net=A.B.C.0/24][,hostfwd=tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]…
+//                         user-mode NAT (vde_plug slirp://); net= moves slirp off 10.0.2.0/24, so several
+//                         user NICs in one guest can each have their own subnet
 //   --nic switch=NAME     a vde_switch under the cache directory, started when absent
 //   --nic tap=IFNAME      a host tap interface (needs CAP_NET_ADMIN)
 //   --nic vde=URL         any vde_plug URL
-// each with optional ,model=e1000|rtl8139|ne2k_pci|virtio and ,mac=52:54:00:…
+// each with optional ,model=e1000|rtl8139|rtl8139cp|ne2k_pci|virtio and ,mac=52:54:00:…
 
 import { join } from 'node:path';
 import { UserError } from './errors.ts';
@@ -19,7 +21,9 @@ import { ensureSwitch, VdeBackend } from '../backends/net/vde.ts';
 import { VirtioPci } from '../devices/virtio/pci-transport.ts';
 import { VirtioNet } from '../devices/virtio/net.ts';
 
-export const NIC_MODELS = ['e1000', 'rtl8139', 'ne2k_pci', 'virtio'] as const;
+/** rtl8139 reports PCI revision 0x10 (Linux's 8139too, C mode); rtl8139cp is the same chip with revision 0x20,
+ *  like QEMU's rtl8139, which Linux hands to 8139cp (C+ mode: descriptor rings, offloads). */
+export const NIC_MODELS = ['e1000', 'rtl8139', 'rtl8139cp', 'ne2k_pci', 'virtio'] as const;
 export type NicModel = (typeof NIC_MODELS)[number];
 
 export interface NicSpec {
@@ -30,10 +34,16 @@ export interface NicSpec {
   mac: number[];
   /** slirp port forwards as vde_plug writes them: `tcpfwd=[HOSTADDR:]HOSTPORT:GUESTADDR:GUESTPORT`. */
   forwards: { proto: 'tcp' | 'udp'; spec: string }[];
+  /** user: the first three octets of the /24 slirp serves when not its default 10.0.2.0/24 (`net=`). */
+  net?: string;
 }
 
-/** Address the slirp DHCP server hands out first, where forwards go when no guest address is given. */
-const SLIRP_GUEST = '10.0.2.15';
+/** slirp's own network (libslirp's default) when no net= is given. */
+const SLIRP_NET = '10.0.2';
+/** Host numbers QEMU and libslirp use inside the slirp network: the gateway (which reaches the host's
+ *  loopback), the DNS proxy, and the first address its DHCP server hands out, where forwards go when no
+ *  guest address is given. */
+const SLIRP_HOST = 2, SLIRP_DNS = 3, SLIRP_DHCP_START = 15;
 
 export function parseMac(s: string): number[] {
   const parts = s.split(':');
@@ -43,13 +53,13 @@ export function parseMac(s: string): number[] {
   return mac;
 }
 
-function parseHostfwd(v: string): { proto: 'tcp' | 'udp'; spec: string } {
+function parseHostfwd(v: string, guest: string): { proto: 'tcp' | 'udp'; spec: string } {
   // QEMU syntax: [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport
   const m = /^(tcp|udp)?:([0-9.]*):(\d+)-([0-9.]*):(\d+)$/.exec(v);
   if (!m) throw new UserError(`--nic hostfwd=${v}: expected tcp::HOSTPORT-:GUESTPORT (optionally with addresses)`);
   const [, proto = 'tcp', haddr, hport, gaddr, gport] = m;
   for (const p of [hport, gport]) if (Number(p) < 1 || Number(p) > 65535) throw new UserError(`--nic hostfwd=${v}: port ${p} out of range`);
-  return { proto: proto as 'tcp' | 'udp', spec: `${haddr ? `${haddr}:` : ''}${hport}:${gaddr || SLIRP_GUEST}:${gport}` };
+  return { proto: proto as 'tcp' | 'udp', spec: `${haddr ? `${haddr}:` : ''}${hport}:${gaddr || guest}:${gport}` };
 }
 
 /** Parses one --nic value; `index` picks the default MAC so several NICs differ. */
@@ -65,6 +75,7 @@ export function parseNic(value: string, index: number): NicSpec {
   else throw new UserError(`--nic ${value}: starts with user, switch=NAME, tap=IFNAME or vde=URL`);
   if (spec.kind === 'switch' && !/^[A-Za-z0-9_.-]+$/.test(spec.target)) throw new UserError(`--nic switch=${spec.target}: a switch name is letters, digits, '.', '_' and '-'`);
   if (spec.kind === 'tap' && !/^[A-Za-z0-9_.-]{1,15}$/.test(spec.target)) throw new UserError(`--nic tap=${spec.target}: not an interface name`);
+  const hostfwds: string[] = [];
   for (const item of rest) {
     const i = item.indexOf('=');
     const k = i < 0 ? item : item.slice(0, i), v = i < 0 ? '' : item.slice(i + 1);
@@ -74,9 +85,17 @@ export function parseNic(value: string, index: number): NicSpec {
     } else if (k === 'mac') spec.mac = parseMac(v);
     else if (k === 'hostfwd') {
       if (spec.kind !== 'user') throw new UserError('--nic hostfwd= only applies to user networking');
-      spec.forwards.push(parseHostfwd(v));
-    } else throw new UserError(`--nic ${value}: unknown option '${k}' (model=, mac=, hostfwd=)`);
+      hostfwds.push(v);
+    } else if (k === 'net') {
+      if (spec.kind !== 'user') throw new UserError('--nic net= only applies to user networking');
+      // vde_plug URLs separate options with '/', so slirp's addr= cannot carry a prefix length: slirp then
+      // serves a /24, the only size net= offers.
+      const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0(?:\/24)?$/.exec(v);
+      if (!m || m.slice(1).some((o) => Number(o) > 255)) throw new UserError(`--nic net=${v}: expected a /24 network like 10.0.3.0/24`);
+      spec.net = m.slice(1, 4).map(Number).join('.');
+    } else throw new UserError(`--nic ${value}: unknown option '${k}' (model=, mac=, hostfwd=, net=)`);
   }
+  spec.forwards = hostfwds.map((v) => parseHostfwd(v, `${spec.net ?? SLIRP_NET}.${SLIRP_DHCP_START}`));
   return spec;
 }
 
@@ -86,7 +105,9 @@ export function vdeUrl(spec: NicSpec, cacheDir: string, log: (l: string) => void
     case 'user': {
       const tcp = spec.forwards.filter((f) => f.proto === 'tcp').map((f) => f.spec);
       const udp = spec.forwards.filter((f) => f.proto === 'udp').map((f) => f.spec);
-      return `slirp://${tcp.length ? `/tcpfwd=${tcp.join(',')}` : ''}${udp.length ? `/udpfwd=${udp.join(',')}` : ''}`;
+      const n = spec.net;
+      const net = n ? `/addr=${n}.${SLIRP_HOST}/dhcp=${n}.${SLIRP_DHCP_START}/vnameserver=${n}.${SLIRP_DNS}` : '';
+      return `slirp://${net}${tcp.length ? `/tcpfwd=${tcp.join(',')}` : ''}${udp.length ? `/udpfwd=${udp.join(',')}` : ''}`;
     }
     case 'switch': return ensureSwitch(join(cacheDir, 'vde', spec.target), log);
     case 'tap': return `tap://${spec.target}`;
@@ -105,10 +126,11 @@ export function nicAttach(spec: NicSpec, index: number, backend: NetBackend, wak
     switch (spec.model) {
       case 'e1000': dev = new E1000(common); stats = dev.stats; break;
       case 'rtl8139': dev = new Rtl8139(common); stats = dev.stats; break;
+      case 'rtl8139cp': dev = new Rtl8139({ ...common, cplus: true }); stats = dev.stats; break;
       case 'ne2k_pci': dev = new Ne2kPci(common); stats = dev.stats; break;
       case 'virtio': {
         const model = new VirtioNet(backend, spec.mac, wake);
-        dev = new VirtioPci(name, model, { mem: m.mem, msi: (a, d) => m.apicBus.deliverMsi(a, d) });
+        dev = new VirtioPci(name, model, { mem: m.mem, msi: m.msiSink(name) });
         stats = model.stats;
         break;
       }

@@ -16,6 +16,7 @@ import { attachVirtio, openDrives, parseDrive } from './drive.ts';
 import { VirtioConsole } from '../devices/virtio/console.ts';
 import { VirtioRng } from '../devices/virtio/rng.ts';
 import { NicSetup } from './nic.ts';
+import { statsReport } from '../vmm/stats.ts';
 
 const USAGE = `usage: trapeze run [options]
 
@@ -34,14 +35,16 @@ options:
                     it becomes the guest's console and receives the keyboard input
   --virtio-rng      a virtio entropy device (/dev/hwrng) fed by the host's CSPRNG
   --nic SPEC        a network card, QEMU style (repeatable):
-                    user[,hostfwd=tcp::HOSTPORT-:GUESTPORT] | switch=NAME | tap=IFNAME | vde=URL
-                    [,model=e1000|rtl8139|ne2k_pci|virtio][,mac=52:54:00:12:34:56]
+                    user[,net=10.0.N.0/24][,hostfwd=tcp::HOSTPORT-:GUESTPORT] | switch=NAME | tap=IFNAME | vde=URL
+                    [,model=e1000|rtl8139|rtl8139cp|ne2k_pci|virtio][,mac=52:54:00:12:34:56]
   --cache DIR       cache for the default guest (default $TRAPEZE_CACHE or ~/.cache/trapeze)
   --cpu ENGINE      vCPU engine: interp (the interpreter, default) or jit (binary translation)
-  --stats           print execution statistics at exit
+  --stats           print execution statistics at exit: instructions, and per device the guest's
+                    register accesses (port I/O and MMIO) and the interrupts it raised
   --help            this text
 
 In the console: Ctrl-A x quits, Ctrl-A h lists the console keys.
+Sending SIGUSR2 to the process prints the same statistics so far on stderr (with or without --stats).
 Exit status: 0 on guest power-off, 1 if the VM stopped on a fault, 2 for bad input.
 `;
 
@@ -154,22 +157,22 @@ export const runCommand: Command = {
       throw e;
     }
     const console = attachConsole(vm, process.stdin, process.stdout);
+    const report = (): string => statsReport(vm) + nics.statsLines().map((l) => `${l}\n`).join('');
+    // SIGUSR2: the statistics so far, e.g. before and after a workload to measure its share (npm run bench
+    // does). The handler runs on the event loop, which the VM yields to between slices, so the counts are
+    // consistent; one write keeps the table in one piece on stderr.
+    const onUsr2 = (): void => { process.stderr.write(`trapeze: statistics so far (SIGUSR2)\n${report()}trapeze: end of statistics\n`); };
+    process.on('SIGUSR2', onUsr2);
     let reason;
     try {
       reason = await vm.run();
     } finally {
+      process.off('SIGUSR2', onUsr2);
       console.close();
       drives.close();
       nics.close();
     }
-    if (v.stats) {
-      const secs = (performance.now() - vm.startedAt) / 1000;
-      process.stderr.write(`trapeze: ${vm.instructions} instructions in ${secs.toFixed(1)} s (${(vm.instructions / secs / 1e6).toFixed(1)} MIPS)\n`);
-      const counts = [...vm.machine.io.counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}=${n}`).join(' ');
-      process.stderr.write(`trapeze: port I/O exits by device: ${counts}\n`);
-      if (vm.machine.jit) process.stderr.write(vm.machine.jit.report());
-      for (const line of nics.statsLines()) process.stderr.write(`${line}\n`);
-    }
+    if (v.stats) process.stderr.write(report());
     switch (reason.kind) {
       case 'poweroff': return 0;
       case 'quit': return 0;

@@ -9,11 +9,11 @@ import { ensureDir, writeFileAtomic, type Log } from './cache.ts';
 import { buildCpioGz, type CpioEntry } from './cpio.ts';
 import { ModuleTree, readModuleFile, renderModulesAlias, renderModulesDep } from './kmod.ts';
 
-/** Drivers for the devices Trapeze emulates (virtio, NE2000, RTL8139, e1000, PIIX IDE), the SCSI disk driver
+/** Drivers for the devices Trapeze emulates (virtio, NE2000, RTL8139 in C and C+ mode, e1000, PIIX IDE), the SCSI disk driver
  *  that PIIX disks appear through, and ext4 with the CRC32C implementation it asks the crypto API for. */
 export const DEFAULT_MODULES = [
   'virtio_pci', 'virtio_blk', 'virtio_net', 'virtio_console', 'virtio_rng',
-  'ne2k-pci', '8139too', 'e1000', 'ata_piix', 'sd_mod',
+  'ne2k-pci', '8139too', '8139cp', 'e1000', 'ata_piix', 'sd_mod',
   'crc32c_generic', 'ext4',
 ];
 
@@ -53,6 +53,74 @@ export function busyboxApplets(busybox: string): string[] {
   return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
+/**
+ * Shell functions /init uses to boot a real root filesystem, as the kernel itself (init/do_mounts.c) or Debian's
+ * initramfs-tools would: `root=` names the device (`/dev/vda`, `/dev/sda1`, or `LABEL=`/`UUID=` found with
+ * busybox findfs), `rootfstype=` and `rootflags=` shape the mount, `ro`/`rw` pick its mode (read-only unless
+ * `rw`, the kernel's default; systemd remounts it as /etc/fstab says after checking it), `rootwait` waits
+ * forever for the device and `rootdelay=N` up to N seconds (default 30: SCSI disks behind ata_piix are found
+ * asynchronously), and `init=` names the program to run (default /sbin/init). Kept apart from the rest of
+ * /init so a test can run `parse_cmdline` under a host shell.
+ */
+export const ROOT_HANDOFF = `parse_cmdline() {
+  root= rootfstype= rootflags= rootmode=ro rootdelay=30 rootwait= rootinit=/sbin/init
+  for arg in $1; do
+    case "$arg" in
+      root=*) root=\${arg#root=} ;;
+      rootfstype=*) rootfstype=\${arg#rootfstype=} ;;
+      rootflags=*) rootflags=\${arg#rootflags=} ;;
+      rootdelay=*) rootdelay=\${arg#rootdelay=} ;;
+      rootwait) rootwait=1 ;;
+      init=*) rootinit=\${arg#init=} ;;
+      ro) rootmode=ro ;;
+      rw) rootmode=rw ;;
+    esac
+  done
+  case "$rootdelay" in ''|*[!0-9]*) rootdelay=30 ;; esac
+}
+
+# The device node root= names, once it exists (empty until then).
+root_device() {
+  case "$root" in
+    LABEL=*|UUID=*) findfs "$root" 2>/dev/null ;;
+    /dev/*) [ -b "$root" ] && echo "$root" ;;
+    *) [ -b "/dev/$root" ] && echo "/dev/$root" ;;
+  esac
+}
+
+mount_root_and_switch() {
+  tries=0
+  until dev=$(root_device) && [ -n "$dev" ]; do
+    if [ -z "$rootwait" ] && [ "$tries" -ge $((rootdelay * 5)) ]; then
+      echo "Trapeze initramfs: root device $root did not appear within $rootdelay s (block devices: $(ls /sys/class/block | tr '\\n' ' '))"
+      return 1
+    fi
+    [ "$tries" = 0 ] && echo "Trapeze initramfs: waiting for root device $root"
+    tries=$((tries + 1))
+    sleep 0.2
+  done
+  mkdir -p /newroot
+  if ! mount \${rootfstype:+-t "$rootfstype"} -o "$rootmode\${rootflags:+,$rootflags}" "$dev" /newroot; then
+    echo "Trapeze initramfs: cannot mount $dev (root=$root) on /newroot"
+    return 1
+  fi
+  # init is usually an absolute symlink (/sbin/init -> /lib/systemd/systemd): test the link, not its target.
+  if [ ! -e "/newroot$rootinit" ] && [ ! -L "/newroot$rootinit" ]; then
+    echo "Trapeze initramfs: $dev has no $rootinit"
+    umount /newroot
+    return 1
+  fi
+  echo "Trapeze initramfs: mounted $dev ($rootmode) as the root filesystem; starting $rootinit"
+  # The new init finds /dev, /proc and /sys already mounted (devpts comes along under /dev).
+  for d in dev proc sys; do
+    mkdir -p "/newroot/$d" 2>/dev/null
+    mount -o move "/$d" "/newroot/$d"
+  done
+  # switch_root empties the initramfs, makes /newroot the root and execs init as PID 1, on the console.
+  exec switch_root -c /dev/console /newroot "$rootinit"
+}
+`;
+
 /** /init, run by the kernel as PID 1. */
 export function initScript(alwaysLoad: string[]): string {
   return `#!/bin/sh
@@ -74,6 +142,14 @@ for pass in 1 2; do
 done
 # Filesystems have no device that would pull them in.
 for m in ${alwaysLoad.join(' ')}; do modprobe -q "$m" 2>/dev/null; done
+
+${ROOT_HANDOFF}
+# With root= on the kernel command line, mount that filesystem and hand PID 1 to its init (systemd); if that
+# fails, say why and carry on as the busybox guest below, which is also what happens without root=.
+set -f
+parse_cmdline "$(cat /proc/cmdline)"
+set +f
+[ -n "$root" ] && mount_root_and_switch
 
 # Every NIC gets its address by DHCP, in the background so a missing DHCP server does not delay the shell.
 ifconfig lo 127.0.0.1 up

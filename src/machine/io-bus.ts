@@ -1,6 +1,7 @@
 // The I/O-port bus of the virtual PC: devices claim port ranges; the vCPU sees it as a PortBus.
 
 import type { PortBus } from '../cpu/bus.ts';
+import { DeviceCounters, type DeviceCounter } from './device-counters.ts';
 
 /** A device's port-I/O side. `port` is the absolute port; size is 1, 2 or 4 bytes. */
 export interface PortDevice {
@@ -8,18 +9,25 @@ export interface PortDevice {
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void;
 }
 
-interface Claim { base: number; count: number; dev: PortDevice; name: string }
+interface Claim { base: number; count: number; dev: PortDevice; name: string; counter: DeviceCounter }
 
 export class IoBus implements PortBus {
   private readonly map: (Claim | undefined)[] = new Array(0x10000);
-  /** Accesses per device name, for `--stats` (device register traps). */
-  readonly counts = new Map<string, number>();
   /** Ports nobody claimed that the guest touched, reported once each when `logUnclaimed` is set. */
   logUnclaimed: ((port: number) => void) | null = null;
   private readonly seenUnclaimed = new Set<number>();
 
-  register(base: number, count: number, dev: PortDevice, name: string): void {
-    const claim = { base, count, dev, name };
+  /** @param counters where each claim's accesses are counted (the machine's registry; see device-counters.ts) */
+  constructor(readonly counters: DeviceCounters = new DeviceCounters()) {}
+
+  /**
+   * Claims ports [base, base+count) for `dev`. `name` names the range (in conflict errors); `device` is
+   * the device (name, or its counter) its accesses count for, when one device claims several ranges
+   * (default: `name`).
+   */
+  register(base: number, count: number, dev: PortDevice, name: string, device: string | DeviceCounter = name): void {
+    const counter = typeof device === 'string' ? this.counters.counter(device) : device;
+    const claim = { base, count, dev, name, counter };
     for (let p = base; p < base + count; p++) {
       const old = this.map[p];
       if (old) throw new Error(`I/O port ${p.toString(16)} claimed by both ${old.name} and ${name}`);
@@ -34,14 +42,14 @@ export class IoBus implements PortBus {
   in(port: number, size: 1 | 2 | 4): number {
     const c = this.map[port & 0xffff];
     if (!c) { this.unclaimed(port); return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff; }
-    this.counts.set(c.name, (this.counts.get(c.name) ?? 0) + 1);
+    c.counter.reads++;
     return c.dev.ioRead(port & 0xffff, size);
   }
 
   out(port: number, size: 1 | 2 | 4, value: number): void {
     const c = this.map[port & 0xffff];
     if (!c) { this.unclaimed(port); return; }
-    this.counts.set(c.name, (this.counts.get(c.name) ?? 0) + 1);
+    c.counter.writes++;
     c.dev.ioWrite(port & 0xffff, size, value);
   }
 

@@ -6,13 +6,21 @@ export interface IrqSink {
   setIrq(line: number, level: boolean): void;
 }
 
+/** Where an interrupt source counts its assertions (a DeviceCounter, for `--stats`). */
+export interface IrqCounter { irqs: number }
+
 /** One wire from a device to one or more controller inputs (ISA IRQs go to both the PIC and the I/O APIC). */
 export class IrqLine {
   private level = false;
-  constructor(private readonly targets: { sink: IrqSink; line: number }[]) {}
+  /**
+   * @param counter counts the line's rising edges (assertions; a pulse is one): the driving device's
+   *   DeviceCounter, or a private one when nobody reads it.
+   */
+  constructor(private readonly targets: { sink: IrqSink; line: number }[], readonly counter: IrqCounter = { irqs: 0 }) {}
   set(level: boolean): void {
     if (level === this.level) return;
     this.level = level;
+    if (level) this.counter.irqs++;
     for (const t of this.targets) t.sink.setIrq(t.line, level);
   }
   raise(): void { this.set(true); }

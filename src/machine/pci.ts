@@ -7,6 +7,7 @@
 import type { IoBus, PortDevice } from './io-bus.ts';
 import type { GuestMemory, MmioHandler } from '../memory/guest-memory.ts';
 import type { DeviceState, Stateful } from '../devices/state.ts';
+import { DeviceCounter } from './device-counters.ts';
 
 // Configuration header offsets (§6.1, Figure 6-1).
 export const PCI_VENDOR_ID = 0x00;
@@ -70,6 +71,11 @@ export class PciFunction<S extends PciConfigState & DeviceState = PciConfigState
   bus: PciBus | null = null;
   /** Device number << 3 | function number, set by `PciBus.add`. */
   devfn = 0;
+  /**
+   * Register accesses to every BAR and INTx# assertions of this function (`--stats`): the machine's counter
+   * for `name` once `PciBus.add` has run (the I/O bus's registry), a detached one before.
+   */
+  counter: DeviceCounter;
   /** Where each BAR is currently decoded (-1: not decoding); derived from config, rebuilt on restore. */
   private readonly mappedAt: number[] = new Array(6).fill(-1);
   private readonly mappings: (PortDevice | MmioHandler | undefined)[] = new Array(6).fill(undefined);
@@ -78,6 +84,7 @@ export class PciFunction<S extends PciConfigState & DeviceState = PciConfigState
 
   constructor(readonly name: string, ids: PciIds, extra: Omit<S, keyof PciConfigState>) {
     this.state = { config: new Uint8Array(256), intx: false, ...extra } as unknown as S;
+    this.counter = new DeviceCounter(name);
     const c = this.state.config;
     this.put(PCI_VENDOR_ID, 2, ids.vendor);
     this.put(0x02, 2, ids.device);
@@ -146,6 +153,7 @@ export class PciFunction<S extends PciConfigState & DeviceState = PciConfigState
 
   /** Drives the function's INTx# pin (asserted = true); the bus routes it to an interrupt controller. */
   setIntx(level: boolean): void {
+    if (level && !this.state.intx) this.counter.irqs++;
     this.state.intx = level;
     if (level) this.state.config[PCI_STATUS] |= STATUS_INTX;
     else this.state.config[PCI_STATUS] &= ~STATUS_INTX;
@@ -207,11 +215,11 @@ export class PciFunction<S extends PciConfigState & DeviceState = PciConfigState
       if (def.kind === 'io') {
         const h: PortDevice = { ioRead: (p, s) => def.read(p - at, s), ioWrite: (p, s, v) => def.write(p - at, s, v) };
         this.mappings[i] = h;
-        bus.io.register(at, def.size, h, label);
+        bus.io.register(at, def.size, h, label, this.counter);
       } else {
         const h: MmioHandler = { read: (a, s) => def.read(a - at, s), write: (a, s, v) => def.write(a - at, s, v) };
         this.mappings[i] = h;
-        bus.mem.mapMmio(at, def.size, h, label);
+        bus.mem.mapMmio(at, def.size, h, label, this.counter);
       }
       this.mappedAt[i] = at;
     } catch {
@@ -286,6 +294,7 @@ export class PciBus implements PortDevice, Stateful<{ configAddress: number }> {
     const devfn = (slot << 3) | func;
     if (this.functions[devfn]) throw new Error(`PCI 00:${slot.toString(16)}.${func} taken`);
     this.functions[devfn] = fn;
+    fn.counter = this.io.counters.counter(fn.name);
     fn.bus = this;
     fn.devfn = devfn;
     fn.updateBars();

@@ -15,11 +15,19 @@ export interface MmioHandler {
   write(addr: number, size: 1 | 2 | 4, value: number): void;
 }
 
-interface MmioRegion { base: number; end: number; handler: MmioHandler; name: string }
+/** Where a device's register accesses are counted (a DeviceCounter of src/machine/device-counters.ts). */
+export interface AccessCounter { reads: number; writes: number }
+
+/** Hands out one AccessCounter per device name (the machine's DeviceCounters registry). */
+export interface AccessCounterSource { counter(device: string): AccessCounter }
+
+interface MmioRegion { base: number; end: number; handler: MmioHandler; name: string; counter: AccessCounter }
 
 export interface GuestMemoryOptions {
   /** Back the pool with a SharedArrayBuffer (for vCPUs in worker threads). */
   shared?: boolean;
+  /** Counts MMIO accesses per device (`--stats`); without it the counts are kept but not reported. */
+  counters?: AccessCounterSource;
 }
 
 export class GuestMemory {
@@ -31,6 +39,7 @@ export class GuestMemory {
   readonly p2m: Int32Array;
   private nextHostFrame = 0;
   private readonly mmio: MmioRegion[] = [];
+  private readonly counters: AccessCounterSource | null;
   /** Bumped whenever the mapping of guest-physical pages changes, so TLBs know to flush. */
   mapGeneration = 0;
   /**
@@ -50,14 +59,19 @@ export class GuestMemory {
     this.pool = new Uint8Array(buf);
     this.view = new DataView(buf);
     this.p2m = new Int32Array(ramBytes >>> PAGE_SHIFT).fill(NO_FRAME);
+    this.counters = opts.counters ?? null;
   }
 
   /** Frames that have a host frame (the guest touched them). */
   get allocatedFrames(): number { return this.nextHostFrame; }
 
-  /** Claims guest-physical [base, base+size) for a device; MMIO shadows RAM there. */
-  mapMmio(base: number, size: number, handler: MmioHandler, name: string): void {
-    const region = { base: base >>> 0, end: (base >>> 0) + size, handler, name };
+  /**
+   * Claims guest-physical [base, base+size) for a device; MMIO shadows RAM there. `name` names the region
+   * (in overlap errors); `device` is the device (name, or its counter) its accesses count for (default: `name`).
+   */
+  mapMmio(base: number, size: number, handler: MmioHandler, name: string, device: string | AccessCounter = name): void {
+    const counter = typeof device !== 'string' ? device : this.counters?.counter(device) ?? { reads: 0, writes: 0 };
+    const region = { base: base >>> 0, end: (base >>> 0) + size, handler, name, counter };
     for (const r of this.mmio) {
       if (region.base < r.end && r.base < region.end) throw new Error(`MMIO ${name} overlaps ${r.name}`);
     }
@@ -207,12 +221,12 @@ export class GuestMemory {
   /** Reads of guest-physical addresses with nothing behind them return all ones, as on a PC bus. */
   mmioRead(addr: number, size: 1 | 2 | 4): number {
     const r = this.findMmio(addr >>> 0);
-    if (r) return r.handler.read(addr >>> 0, size);
+    if (r) { r.counter.reads++; return r.handler.read(addr >>> 0, size); }
     return size === 1 ? 0xff : size === 2 ? 0xffff : -1;
   }
 
   mmioWrite(addr: number, size: 1 | 2 | 4, value: number): void {
     const r = this.findMmio(addr >>> 0);
-    if (r) r.handler.write(addr >>> 0, size, value);
+    if (r) { r.counter.writes++; r.handler.write(addr >>> 0, size, value); }
   }
 }

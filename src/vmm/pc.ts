@@ -9,6 +9,7 @@ import { attachJit, type Jit } from '../jit/jit.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { IoBus } from '../machine/io-bus.ts';
 import { IrqLine, type IrqSink } from '../machine/irq.ts';
+import { DeviceCounters } from '../machine/device-counters.ts';
 import { Clock } from '../machine/clock.ts';
 import { PciBus } from '../machine/pci.ts';
 import { buildE820 } from '../machine/e820.ts';
@@ -57,7 +58,9 @@ export class PcMachine {
   readonly cpu: CPU;
   /** The binary translator running this vCPU, when config.cpu is 'jit'. */
   readonly jit: Jit | null;
-  readonly io = new IoBus();
+  /** Register accesses and interrupts per device (`--stats`), shared by the I/O bus, MMIO, IRQ lines and MSI. */
+  readonly counters = new DeviceCounters();
+  readonly io = new IoBus(this.counters);
   readonly clock = new Clock();
   readonly pic: Pic8259;
   readonly lapic: Lapic;
@@ -76,7 +79,7 @@ export class PcMachine {
 
   constructor(readonly config: PcConfig) {
     const bytes = config.memoryMiB * 1024 * 1024;
-    this.mem = new GuestMemory(bytes);
+    this.mem = new GuestMemory(bytes, { counters: this.counters });
     this.cpu = new CPU(this.mem, this.io);
     this.cpu.features.apic = true;
     this.cpu.clockNs = () => this.clock.now();
@@ -101,23 +104,25 @@ export class PcMachine {
     this.cpu.hooks.apicBase = (v) => this.lapic.setHardwareEnabled((v & 0x800n) !== 0n);
 
     const pic = this.pic, ioapic = this.ioapic;
-    const isa = (irq: number) => {
+    // `device` is the name the device's ports are registered under, so its interrupts land in the same row.
+    const isa = (irq: number, device: string) => {
       // ISA IRQ0 reaches I/O APIC pin 2 (the MADT's interrupt source override); the others pin = IRQ.
       const targets: { sink: IrqSink; line: number }[] = [{ sink: pic, line: irq }, { sink: ioapic, line: irq === 0 ? 2 : irq }];
-      return new IrqLine(targets);
+      return new IrqLine(targets, this.counters.counter(device));
     };
 
-    this.pit = new Pit8254(this.clock, isa(0));
+    this.pit = new Pit8254(this.clock, isa(0, 'pit'));
     this.pit.register(this.io);
     this.pic.register(this.io);
-    this.rtc = new Rtc146818(this.clock, isa(8), { memoryBytes: bytes });
+    this.rtc = new Rtc146818(this.clock, isa(8, 'rtc'), { memoryBytes: bytes });
     this.rtc.register(this.io);
     this.serial = COM_PORTS.map((p) => {
-      const u = new Uart16550(this.clock, isa(p.irq), p.base);
+      const u = new Uart16550(this.clock, isa(p.irq, `uart@${p.base.toString(16)}`), p.base);
       u.register(this.io);
       return u;
     });
-    this.kbc = new I8042(isa(1), isa(12));
+    // The i8042 raises IRQ1/IRQ12 when its output buffer (the data port) fills.
+    this.kbc = new I8042(isa(1, 'i8042-data'), isa(12, 'i8042-data'));
     this.kbc.register(this.io);
     this.kbc.onReset = () => this.stop({ kind: 'reset' });
     const p92 = new Port92();
@@ -133,7 +138,7 @@ export class PcMachine {
     this.pci.router = bridge;
     this.pci.passThrough = bridge;
     bridge.routePirqs();
-    this.pm = new Piix4Pm({ io: this.io, clock: this.clock, sci: isa(9), onPowerOff: () => this.stop({ kind: 'poweroff' }) });
+    this.pm = new Piix4Pm({ io: this.io, clock: this.clock, sci: isa(9, 'piix4-pm'), onPowerOff: () => this.stop({ kind: 'poweroff' }) });
     this.pci.add(this.pm, 1, 3);
     for (const attach of config.devices ?? []) attach(this);
     this.pci.assignResources({ ioBase: 0xc000, ioEnd: 0x10000, memBase: PCI_MMIO.base, memEnd: 0xfec00000 });
@@ -144,6 +149,15 @@ export class PcMachine {
     });
     const e820 = buildE820({ ramSize: bytes, biosAreaStart: ACPI_BASE, pciHoleStart: PCI_MMIO.base });
     loadLinux(this.cpu, this.mem, { kernel: config.kernel, initrd: config.initrd, cmdline: config.cmdline, e820, rsdp: acpi.rsdp });
+  }
+
+  /**
+   * Where a device sends its MSI messages: the APIC bus, counting each one for `device` (`--stats`).
+   * Attach hooks pass it to MSI-capable devices (virtio-pci's `msi` option).
+   */
+  msiSink(device: string): (address: number, data: number) => void {
+    const counter = this.counters.counter(device);
+    return (address, data) => this.apicBus.deliverMsi(address, data, counter);
   }
 
   /** The next free PCI slot for an add-on device (virtio, NICs). */

@@ -39,6 +39,8 @@ export class ApicBus {
   readonly eoiListeners: EoiListener[] = [];
   /** Index in `lapics` of the vCPU currently running; its APIC answers at the MMIO page. */
   current = 0;
+  /** MSI messages delivered, from every source (`--stats`; each source also counts its own). */
+  msis = 0;
 
   /** Maps the local APIC page (4 KiB at `base`, SDM vol. 3A §10.4.1). */
   mapMmio(mem: GuestMemory, base = LAPIC_BASE): void {
@@ -67,9 +69,12 @@ export class ApicBus {
    * A message-signalled interrupt: a DWORD write of `data` to `address` in the 0xFEExxxxx window
    * (SDM vol. 3A §10.11.1 address: destination ID in bits 19:12, DM in bit 2; §10.11.2 data: vector,
    * delivery mode, level, trigger mode). A write elsewhere reaches no APIC and is dropped.
+   * `source` is the sending device's interrupt counter (its DeviceCounter), counted when the message is delivered.
    */
-  deliverMsi(address: number, data: number): void {
+  deliverMsi(address: number, data: number, source?: { irqs: number }): void {
     if ((address >>> 20) !== 0xfee) return;
+    this.msis++;
+    if (source) source.irqs++;
     this.deliver({
       vector: data & 0xff, deliveryMode: (data >>> 8) & 7, logical: (address & 4) !== 0,
       dest: (address >>> 12) & 0xff, levelTriggered: (data & 0x8000) !== 0, assert: (data & 0x4000) !== 0,

@@ -123,8 +123,9 @@ export class PiixIde extends PciFunction<State> {
     LEGACY.forEach((p, ch) => {
       const cmdDev: PortDevice = { ioRead: (port, s) => this.cmdRead(ch, port - p.cmd, s), ioWrite: (port, s, v) => this.cmdWrite(ch, port - p.cmd, s, v) };
       const ctlDev: PortDevice = { ioRead: () => this.ctlRead(ch), ioWrite: (_p, _s, v) => this.ctlWrite(ch, v) };
-      opts.io.register(p.cmd, 8, cmdDev, `piix3-ide${ch}`);
-      opts.io.register(p.ctl, 1, ctlDev, `piix3-ide${ch}-ctl`);
+      // Counted with the bus master BAR under the function's name: all of it is this controller's traffic.
+      opts.io.register(p.cmd, 8, cmdDev, `piix3-ide${ch}`, this.name);
+      opts.io.register(p.ctl, 1, ctlDev, `piix3-ide${ch}-ctl`, this.name);
     });
   }
 
@@ -591,7 +592,7 @@ export function attachIdeDisk(disk: BlockBackend, index: number, log?: (msg: str
   return (m) => {
     let ide = m.pci.functions[(PIIX_IDE_SLOT << 3) | PIIX_IDE_FUNCTION];
     if (!(ide instanceof PiixIde)) {
-      const isa = (irq: number) => new IrqLine([{ sink: m.pic, line: irq }, { sink: m.ioapic, line: irq }]);
+      const isa = (irq: number) => new IrqLine([{ sink: m.pic, line: irq }, { sink: m.ioapic, line: irq }], m.counters.counter('piix3-ide'));
       ide = new PiixIde({ io: m.io, mem: m.mem, irqs: [isa(14), isa(15)], drives: [], log });
       m.pci.add(ide, PIIX_IDE_SLOT, PIIX_IDE_FUNCTION);
     }
