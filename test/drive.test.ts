@@ -13,7 +13,7 @@ const dir = mkdtempSync(join(tmpdir(), 'trapeze-drive-'));
 
 test('parses QEMU-style drive specs', () => {
   assert.deepEqual(parseDrive('file=a.img,format=raw,if=virtio'), { file: 'a.img', format: 'raw', interface: 'virtio', readOnly: false });
-  assert.deepEqual(parseDrive('file=a.img,readonly=on'), { file: 'a.img', format: 'raw', interface: 'virtio', readOnly: true });
+  assert.deepEqual(parseDrive('file=a.img,readonly=on'), { file: 'a.img', format: undefined, interface: 'virtio', readOnly: true }, 'no format: guessed at open');
   assert.equal(parseDrive('file=a,,b.img').file, 'a,b.img', '",," is a literal comma');
   assert.equal(parseDrive('file=x=y.img').file, 'x=y.img');
 });
@@ -40,4 +40,27 @@ test('the CLI refuses a bad drive with one line and status 2', () => {
   assert.equal(r.status, 2, r.stderr);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /unknown format 'qcow9'/);
+});
+
+test('without format= the format is guessed; a guessed raw disk may not be given a qcow2 header', async () => {
+  const { createQcow2 } = await import('../src/backends/disk/qcow2.ts');
+  const { RawImage } = await import('../src/backends/disk/raw.ts');
+  const q = join(dir, 'guess.qcow2');
+  createQcow2(q, { size: 1 << 20 });
+  const r = join(dir, 'guess.raw');
+  writeFileSync(r, Buffer.alloc(1 << 20));
+  const opened = openDrives([`file=${q}`, `file=${r}`]);
+  opened.close();
+
+  const magic = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+  const probed = RawImage.open(r, { probed: true });
+  assert.throws(() => probed.write(0, Buffer.concat([magic, Buffer.alloc(508)])), /qcow2 header/);
+  probed.write(0, magic.subarray(0, 2));
+  assert.throws(() => probed.write(2, Buffer.from([0x49, 0xfb])), /qcow2 header/, 'assembled from two writes');
+  probed.write(0, Buffer.alloc(512, 7));
+  probed.write(512, magic);
+  probed.close();
+  const given = RawImage.open(r);
+  given.write(0, magic);
+  given.close();
 });

@@ -2,7 +2,7 @@
 // device options of `trapeze run`. Image formats and disk interfaces are tables: adding one is one entry.
 
 import { RawImage } from '../backends/disk/raw.ts';
-import { Qcow2Image } from '../backends/disk/qcow2.ts';
+import { Qcow2Image, openImage } from '../backends/disk/qcow2.ts';
 import { attachIdeDisk } from '../devices/storage/piix-ide.ts';
 import type { BlockBackend } from '../devices/block-backend.ts';
 import { VirtioPci, type VirtioDeviceModel } from '../devices/virtio/pci-transport.ts';
@@ -34,7 +34,8 @@ export function attachVirtio(name: string, model: () => VirtioDeviceModel): (m: 
   return (m) => m.pci.add(new VirtioPci(name, model(), { mem: m.mem, msi: m.msiSink(name) }), m.allocatePciSlot());
 }
 
-export interface DriveSpec { file: string; format: string; interface: string; readOnly: boolean }
+/** `format` undefined: guessed from the file's first bytes, as QEMU does (see RawImage.open's `probed`). */
+export interface DriveSpec { file: string; format?: string; interface: string; readOnly: boolean }
 
 const KEYS = ['file', 'format', 'if', 'readonly'];
 
@@ -62,8 +63,8 @@ export function parseDrive(spec: string): DriveSpec {
   }
   const file = o.get('file');
   if (!file) throw new UserError(`--drive '${spec}' needs file=PATH`);
-  const format = o.get('format') ?? 'raw', iface = o.get('if') ?? 'virtio', ro = o.get('readonly') ?? 'off';
-  if (!(format in FORMATS)) throw new UserError(`--drive: unknown format '${format}' (supported: ${Object.keys(FORMATS).join(', ')})`);
+  const format = o.get('format'), iface = o.get('if') ?? 'virtio', ro = o.get('readonly') ?? 'off';
+  if (format !== undefined && !(format in FORMATS)) throw new UserError(`--drive: unknown format '${format}' (supported: ${Object.keys(FORMATS).join(', ')})`);
   if (!(iface in INTERFACES)) throw new UserError(`--drive: unknown interface if=${iface} (supported: ${Object.keys(INTERFACES).join(', ')})`);
   if (!['on', 'off', 'true', 'false'].includes(ro)) throw new UserError(`--drive: readonly=${ro} must be on or off`);
   return { file, format, interface: iface, readOnly: ro === 'on' || ro === 'true' };
@@ -85,7 +86,7 @@ export function openDrives(specs: string[]): OpenedDrives {
       const d = parseDrive(spec);
       let disk: BlockBackend;
       try {
-        disk = FORMATS[d.format](d.file, d.readOnly);
+        disk = d.format !== undefined ? FORMATS[d.format](d.file, d.readOnly) : openImage(d.file, { readOnly: d.readOnly });
       } catch (e) {
         if ((e as { userError?: boolean }).userError) throw new UserError((e as Error).message);
         throw new UserError(`cannot open drive ${d.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);

@@ -68,7 +68,7 @@ export interface Qcow2CreateOptions {
 /** Opens a disk image of a known or probed format. */
 export function openImage(path: string, opts: { format?: ImageFormat; readOnly?: boolean; lock?: boolean } = {}): DiskImage {
   const format = opts.format ?? probeFormat(path);
-  return format === 'qcow2' ? Qcow2Image.open(path, opts) : RawImage.open(path, opts);
+  return format === 'qcow2' ? Qcow2Image.open(path, opts) : RawImage.open(path, { ...opts, probed: opts.format === undefined });
 }
 
 /** A bounded cache of metadata clusters (L2 tables, refcount blocks) kept write-through. */

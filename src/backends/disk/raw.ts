@@ -17,15 +17,30 @@ function isZero(b: Uint8Array): boolean {
   return true;
 }
 
+/** Would the first four bytes of the disk read "QFI\xfb" after writing `data` at `offset` (< 4)? */
+function looksLikeImageHeader(data: Uint8Array, offset: number, fd: number): boolean {
+  const head = new Uint8Array(4);
+  preadFull(fd, head, 0);
+  head.set(data.subarray(0, 4 - offset), offset);
+  return head[0] === 0x51 && head[1] === 0x46 && head[2] === 0x49 && head[3] === 0xfb;
+}
+
 export class RawImage implements DiskImage {
   readonly size: number;
   private closed = false;
 
-  private constructor(private readonly fd: number, readonly path: string, readonly readOnly: boolean, private readonly lock: ImageLock | null) {
+  private constructor(private readonly fd: number, readonly path: string, readonly readOnly: boolean, private readonly lock: ImageLock | null,
+    private readonly probed: boolean) {
     this.size = fstatSync(fd).size;
   }
 
-  static open(path: string, opts: { readOnly?: boolean; lock?: boolean } = {}): RawImage {
+  /**
+   * `probed`: the format was guessed from the contents, not given. The guest may then not write a qcow2
+   * magic into the first bytes: the next guessing open would take the disk for a qcow2 image whose
+   * header the guest chose, backing-file name included (a way to read host files; QEMU refuses the same
+   * writes to probed raw images).
+   */
+  static open(path: string, opts: { readOnly?: boolean; lock?: boolean; probed?: boolean } = {}): RawImage {
     const readOnly = opts.readOnly === true;
     const lock = opts.lock === false ? null : lockImage(path, readOnly);
     let fd: number;
@@ -33,7 +48,7 @@ export class RawImage implements DiskImage {
       lock?.release();
       throw new ImageError(`cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    return new RawImage(fd, path, readOnly, lock);
+    return new RawImage(fd, path, readOnly, lock, opts.probed === true);
   }
 
   private check(offset: number, len: number): void {
@@ -46,6 +61,9 @@ export class RawImage implements DiskImage {
   write(offset: number, data: Uint8Array): void {
     if (this.readOnly) throw new BlockError(`${this.path} is open read-only`);
     this.check(offset, data.length);
+    if (this.probed && offset < 4 && data.length > 0 && looksLikeImageHeader(data, offset, this.fd)) {
+      throw new BlockError(`${this.path}: refused a guest write that would make the first sector look like a qcow2 header (give format=raw to allow it)`);
+    }
     pwriteFull(this.fd, data, offset);
   }
 
