@@ -1,5 +1,6 @@
-// Interpreter throughput on fixed workloads, in millions of guest instructions per second (MIPS).
-//   node --import tsx scripts/bench-cpu.ts [loop|busybox|boot ...] [--runs N]
+// vCPU throughput on fixed workloads, in millions of guest instructions per second (MIPS).
+//   node --import tsx scripts/bench-cpu.ts [loop|busybox|boot ...] [--runs N] [--cpu interp|jit]
+// --cpu jit runs loop and boot on the binary translator (src/jit/); busybox always runs on the interpreter.
 // Prints the median of N runs per workload. No assertions: the numbers are for people comparing changes.
 
 import { existsSync, readFileSync, writeFileSync, mkdirSync, openSync, closeSync, readdirSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { GuestMemory } from '../src/memory/guest-memory.ts';
 import { NO_PORTS } from '../src/cpu/bus.ts';
 import { loadLinux, E820_RAM, E820_RESERVED } from '../src/machine/linux-boot.ts';
 import { runUser } from '../src/user/process.ts';
+import { attachJit } from '../src/jit/jit.ts';
 
 interface Result { instructions: number; seconds: number }
 
@@ -26,6 +28,7 @@ function loop(): Result {
   t.writeMem(0x100000, Buffer.from(LOOP_CODE, 'hex'));
   t.setEip(0x100000);
   const cpu = t.cpu;
+  if (engine === 'jit') attachJit(cpu);
   let done = false;
   cpu.hooks.softInt = () => { done = true; cpu.stopSlice = true; return true; };
   const t0 = performance.now();
@@ -70,6 +73,7 @@ function boot(): Result | string {
   if (!kdir || !kname) return 'no linux-image package in ~/.cache/trapeze/pkgs';
   const mem = new GuestMemory(256 << 20);
   const cpu = new CPU(mem, NO_PORTS);
+  if (engine === 'jit') attachJit(cpu);
   loadLinux(cpu, mem, { kernel: readFileSync(join(kdir, kname)), cmdline: 'console=ttyS0', e820: [
     { addr: 0, size: 0x9fc00, type: E820_RAM }, { addr: 0x9fc00, size: 0x60400, type: E820_RESERVED },
     { addr: 0x100000, size: (256 << 20) - 0x100000, type: E820_RAM }] });
@@ -81,6 +85,9 @@ function boot(): Result | string {
 
 const WORKLOADS: Record<string, () => Result | string> = { loop, busybox, boot };
 const args = process.argv.slice(2);
+const ci = args.indexOf('--cpu');
+const engine = ci >= 0 ? args.splice(ci, 2)[1] : 'interp';
+if (engine !== 'interp' && engine !== 'jit') throw new Error(`--cpu must be interp or jit, not ${engine}`);
 const ri = args.indexOf('--runs');
 const runs = ri >= 0 ? Number(args.splice(ri, 2)[1]) : 3;
 const names = args.length ? args : Object.keys(WORKLOADS);

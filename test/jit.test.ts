@@ -282,3 +282,93 @@ test('jit: the system-test kernels (protected mode, paging, gates, tasks, v86, t
     }
   }
 });
+
+// Chaining and position independence (docs/jit.md, "Chaining"). The routine f lives in another page, so
+// the caller's unit leaves through a chainable exit and the dispatcher links it to f's unit.
+
+// mov ecx, 1000 / xor ebx, ebx
+// L: call 0x102000 / cmp ecx, 500 / jne skip / mov byte [0x102002], 5    ; f's immediate: add ebx, 5
+// skip: dec ecx / jnz L / int3
+const CHAIN_SMC = hexBytes('b9e803000031dbe8f41f000081f9f40100007507c60502201000054975e9cc');
+// mov ecx, 100 / xor ebx, ebx
+// L: call 0x102000 / cmp ecx, 50 / jne skip / int 0x80       ; the test remaps linear 0x102000
+// skip: dec ecx / jnz L / int3
+const CHAIN_REMAP = hexBytes('b96400000031dbe8f41f000083f9327502cd804975f1cc');
+const F_ADD1 = hexBytes('83c301c3'), F_ADD100 = hexBytes('83c364c3'); // add ebx, 1 / add ebx, 100 ; ret
+const PTE = (lin: number) => 0x3f1000 + (lin >>> 12) * 4; // the test process's page table (src/cpu/testing.ts)
+
+test('jit: rewriting the target of a chained call drops the link', () => {
+  const setup = (t: UserTestCpu) => t.writeMem(0x102000, F_ADD1);
+  const a = runProgram(CHAIN_SMC, 'interp', { setup });
+  assert.equal(a.regs[3], 501 + 499 * 5);
+  for (const hot of [1, 8]) for (const slice of [100_000, 37]) {
+    const b = runProgram(CHAIN_SMC, 'jit', { hot, slice, setup });
+    assertSame(a, b, `chain-smc, hot=${hot} slice=${slice}`);
+    assert.ok(b.jit!.stats.chained > 500, `only ${b.jit!.stats.chained} chained dispatches`);
+    assert.ok(b.jit!.stats.invalidatedUnits > 0, 'f was invalidated');
+  }
+});
+
+test('jit: a chained successor is not followed once its linear page maps elsewhere (TLB flush)', () => {
+  // Linear 0x102000 first maps f (+1); INT 0x80 in the middle of the run points it at another frame
+  // holding +100 and flushes the TLB, as a CR3 write does. The link from the caller's unit to the old f
+  // must be re-validated against the new mapping.
+  const setup = (t: UserTestCpu) => {
+    t.writeMem(0x102000, F_ADD1);
+    t.writeMem(0x104000, F_ADD100);
+    const stop = t.cpu.hooks.softInt!;
+    t.cpu.hooks.softInt = (v) => {
+      if (v !== 0x80) return stop(v);
+      t.cpu.mem.write32(PTE(0x102000), 0x104000 | 7);
+      t.cpu.flushTlb(true);
+      return true;
+    };
+  };
+  const a = runProgram(CHAIN_REMAP, 'interp', { setup });
+  assert.equal(a.regs[3], 51 + 49 * 100);
+  for (const hot of [1, 4]) for (const slice of [100_000, 13]) {
+    const b = runProgram(CHAIN_REMAP, 'jit', { hot, slice, setup });
+    assertSame(a, b, `chain-remap, hot=${hot} slice=${slice}`);
+    assert.ok(b.jit!.stats.chained > 50, `only ${b.jit!.stats.chained} chained dispatches`);
+  }
+});
+
+test('jit: one translation serves the same code page at another linear address (position independence)', () => {
+  // The LOOP and FAULT programs run at CODE and then through an alias mapping of the same frame at
+  // 0x108000: the second run reuses the units (no new translation) and reports the alias EIPs, also for
+  // a fault in the middle of a unit.
+  const ALIAS = 0x108000;
+  for (const prog of [LOOP, FAULT]) {
+    const outcome = (engine: 'interp' | 'jit') => {
+      const results: Outcome[] = [];
+      let translatedFirst = 0, translatedAfter = 0;
+      runProgram(prog, engine, { hot: 1, setup: (t, j) => {
+        t.cpu.mem.write32(PTE(ALIAS), CODE | 7);
+        t.cpu.flushTlb(true);
+        let done = '';
+        const stop = () => { t.cpu.stopSlice = true; return true; };
+        t.cpu.hooks.softInt = (v) => { done = `int ${v}`; return stop(); };
+        t.cpu.hooks.exception = (v, c) => { done = `exception ${v} code ${c}`; return stop(); };
+        for (const eip of [CODE, ALIAS]) {
+          [0, 0, 0, 0, STACK + 0x8000, 0, 0, 0].forEach((v, i) => t.setGpr(i, v));
+          t.setEip(eip);
+          done = '';
+          const n0 = t.cpu.instructions;
+          while (!done && t.cpu.instructions - n0 < 50_000_000) t.cpu.run(100_000);
+          results.push({ regs: Array.from(t.cpu.r32, (v) => v >>> 0), eflags: t.cpu.getEflags() >>> 0, eip: t.cpu.eip >>> 0,
+            instructions: t.cpu.instructions - n0, event: done, data: t.readMem(DATA, AREA), stack: t.readMem(STACK, AREA), cr2: t.cpu.cr2 >>> 0 });
+          if (eip === CODE) translatedFirst = j?.stats.unitsTranslated ?? 0; else translatedAfter = j?.stats.unitsTranslated ?? 0;
+        }
+        // The caller's own loop must not run again.
+        t.cpu.hooks.softInt = () => stop();
+        t.cpu.halted = true;
+      } });
+      return { results, translatedFirst, translatedAfter };
+    };
+    const a = outcome('interp'), b = outcome('jit');
+    assert.ok(a.results[1].eip >= ALIAS && a.results[1].eip < ALIAS + 0x1000, 'the second run ended in the alias');
+    for (const k of [0, 1]) assertSame(a.results[k], b.results[k], `${prog === LOOP ? 'loop' : 'fault'} run ${k}`);
+    assert.ok(b.translatedFirst > 0);
+    assert.equal(b.translatedAfter, b.translatedFirst, 'the alias run translated nothing new');
+  }
+});

@@ -20,10 +20,12 @@ import type { Insn } from './decode.ts';
 import { ARITH, CF, IF, OF, PF, SF, ZF, AF } from '../cpu/constants.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
-export const EXIT_BRANCH = 0x200, EXIT_SMC = 0x201, EXIT_END = 0x202, EXIT_LOOP_BUDGET = 0x203, EXIT_CALLOUT_MOVED = 0x204;
+export const EXIT_BRANCH = 0x200, EXIT_SMC = 0x201, EXIT_END = 0x202, EXIT_LOOP_BUDGET = 0x203, EXIT_CALLOUT_MOVED = 0x204,
+  EXIT_RET = 0x205, EXIT_INDIRECT = 0x206;
 export const EXIT_NAMES: Record<number, string> = {
-  [EXIT_BRANCH]: 'branch', [EXIT_SMC]: 'self-modifying write', [EXIT_END]: 'unit end (page/size/undecodable)',
+  [EXIT_BRANCH]: 'direct branch', [EXIT_SMC]: 'self-modifying write', [EXIT_END]: 'unit end (page/size/undecodable)',
   [EXIT_LOOP_BUDGET]: 'loop left for interrupt/budget', [EXIT_CALLOUT_MOVED]: 'call-out changed EIP',
+  [EXIT_RET]: 'ret', [EXIT_INDIRECT]: 'indirect jmp/call',
 };
 
 // One-byte opcodes whose interpreter handler cannot change anything a unit assumes constant (mode, CS,
@@ -72,6 +74,13 @@ export class Gen {
   private used = new Set<number>();
   private known: Known = null;
   private stores = false;
+  /**
+   * Chaining slots: every exit through the shared epilogue (a branch, a fall-through, a loop left for an
+   * interrupt, a self-modifying store) stores its own slot number in J.ex; the dispatcher caches the unit
+   * that ran next in the leaving unit's `succ[slot]` and, next time, enters it without a table lookup.
+   * Exits after a monitor call that may change the mode leave J.ex at -1 (never chained).
+   */
+  slots = 0;
   /** Inline instructions emitted (for statistics). */
   inlined = 0;
   callouts = 0;
@@ -85,6 +94,18 @@ export class Gen {
     return i < 4 ? `${this.r(i)} = (r${i} & -256) | ${v};` : `${this.r(i - 4)} = (r${i - 4} & -65281) | (${v} << 8);`;
   }
   private wb(): string { return '/*WB*/'; }
+
+  /**
+   * Whether the unit is position-independent: every guest address it uses is written relative to `E`, the
+   * EIP it was entered at, so one translation serves the same bytes at any EIP (the JIT keys such units by
+   * host offset alone; a program loaded at a random address in every process then reuses its units). Only
+   * with a 4 GiB CS limit: limit checks against a constant target need the absolute EIP.
+   */
+  private get pi(): boolean { return this.ctx.csLimit === 0xffffffff; }
+  /** Expression for the guest EIP `eip` (an address inside or next to this unit). */
+  private abs(eip: number): string {
+    return this.pi ? `((E + ${(eip - this.ctx.entry) | 0}) | 0)` : String(eip);
+  }
 
   // --- memory ---
   private ea(d: Insn): string {
@@ -184,7 +205,7 @@ export class Gen {
   begin(idx: number): void { this.out.push(`i = ${idx};`); this.stores = false; }
   /** After an inline instruction that stored to memory: leave if the store hit translated code. */
   endInsn(idx: number, next: number): void {
-    if (this.stores) this.out.push(`if (J.codeChanged) ${this.exit(idx, String(next), EXIT_SMC)}`);
+    if (this.stores) this.out.push(`if (J.codeChanged) ${this.exit(idx, this.abs(next), EXIT_SMC)}`);
   }
 
   /**
@@ -192,16 +213,16 @@ export class Gen {
    * labelled block `out`) that writes the registers back, which keeps the generated source small.
    */
   private exit(idx: number, eip: string, reason: number): string {
-    return `{ e = ${eip}; q = ${idx + 1}; x = ${reason}; break out; }`;
+    return `{ e = ${eip}; q = ${idx + 1}; x = ${reason}; J.ex = ${this.slots++}; break out; }`;
   }
 
   /** Transfer to `target` (a constant): loop back if it is the entry and the unit is a loop, else leave. */
   private jumpTo(idx: number, target: number, loop: boolean): string {
     if ((target >>> 0) > this.ctx.csLimit) return 'c.gp(0);';
     if (loop && target === this.ctx.entry) {
-      return `n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = ${target}; q = 0; x = ${EXIT_LOOP_BUDGET}; break out;`;
+      return `n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; J.ex = ${this.slots++}; break out;`;
     }
-    return this.exit(idx, String(target), EXIT_BRANCH);
+    return this.exit(idx, this.abs(target), EXIT_BRANCH);
   }
 
   /** Calls the interpreter for d. `last`: the unit ends after it. */
@@ -209,14 +230,14 @@ export class Gen {
     this.callouts++;
     this.known = null;
     const next = (d.eip + d.len) | 0;
-    this.out.push(`${this.wb()} w = 0; c.eip = ${d.eip}; C[${d.op}]++; c.step();`);
+    this.out.push(`${this.wb()} w = 0; c.eip = ${this.abs(d.eip)}; C[${d.op}]++; c.step();`);
     if (last) { this.out.push(`X[${d.op}]++; return n + ${idx + 1};`); return; }
-    this.out.push(`if (c.eip !== ${next} || J.codeChanged) { X[${EXIT_CALLOUT_MOVED}]++; return n + ${idx + 1}; }`);
+    this.out.push(`if (c.eip !== ${this.abs(next)} || J.codeChanged) { X[${EXIT_CALLOUT_MOVED}]++; return n + ${idx + 1}; }`);
     this.out.push('/*RL*/ w = 1;');
   }
 
   /** The unit ends after instruction idx by falling through to `next` (page end, size limit). */
-  fallOut(idx: number, next: number, afterJcc: boolean): void { this.out.push(this.exit(idx, String(next), afterJcc ? EXIT_BRANCH : EXIT_END)); }
+  fallOut(idx: number, next: number, afterJcc: boolean): void { this.out.push(this.exit(idx, this.abs(next), afterJcc ? EXIT_BRANCH : EXIT_END)); }
 
   /**
    * Emits d inline if it is one of the inlined forms. Returns 'no' (caller calls out), 'cont' (continue
@@ -439,10 +460,10 @@ export class Gen {
       o.push(`k = ${src};`);
       if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((k >>> 0) > ${this.ctx.csLimit}) c.gp(0);`);
       if (reg === 2) {
-        this.push(String(next));
+        this.push(this.abs(next));
         if (this.stores) o.push(`if (J.codeChanged) ${this.exit(idx, 'k', EXIT_SMC)}`);
       }
-      o.push(this.exit(idx, 'k', EXIT_BRANCH));
+      o.push(this.exit(idx, 'k', EXIT_INDIRECT));
       this.inlined++;
       return 'end';
     }
@@ -499,8 +520,8 @@ export class Gen {
       if (!this.ctx.ss32) return 'no';
       const target = (next + d.imm) | 0;
       if ((target >>> 0) > this.ctx.csLimit) { o.push('c.gp(0);'); return 'end'; }
-      this.push(String(next));
-      if (this.stores) this.out.push(`if (J.codeChanged) ${this.exit(idx, String(target), EXIT_SMC)}`);
+      this.push(this.abs(next));
+      if (this.stores) this.out.push(`if (J.codeChanged) ${this.exit(idx, this.abs(target), EXIT_SMC)}`);
       this.inlined++;
       return 'jump';
     }
@@ -510,7 +531,7 @@ export class Gen {
       o.push(`v = ${this.load(4)};`);
       if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((v >>> 0) > ${this.ctx.csLimit}) c.gp(0);`);
       o.push(`r4 = (r4 + ${4 + (op === 0xc2 ? d.imm : 0)}) | 0;`);
-      o.push(this.exit(idx, 'v', EXIT_BRANCH));
+      o.push(this.exit(idx, 'v', EXIT_RET));
       this.inlined++;
       return 'end';
     }
@@ -555,6 +576,7 @@ export class Gen {
     return `return function unit(c, J, budget) {
 const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
 ${decl}
+const E = c.eip;
 let i = 0, n = 0, w = 1, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, e = 0, q = 0, x = 0;
 try {
 out: {
@@ -565,7 +587,7 @@ ${loop ? '}' : ''}
 ${wb} c.eip = e; X[x]++; return n + q;
 } catch (err) {
 if (w) { ${wb} }
-c.prevEip = EIPS[i]; J.faultDone = n + i;
+c.prevEip = ${this.pi ? '(E + EIPS[i]) | 0' : 'EIPS[i]'}; J.faultDone = n + i;
 throw err;
 }
 };`;

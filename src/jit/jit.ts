@@ -18,30 +18,64 @@ interface Unit {
   mode: number;
   csBase: number;
   csLimit: number;
+  /**
+   * Position-independent (Gen.pi: the CS limit is 4 GiB): the unit serves its bytes at any EIP with the
+   * same page offset, so `eip` (the EIP it was translated at) is not part of its key.
+   */
+  pi: boolean;
+  /** The host page it was translated from and the entry's offset in it. */
+  hostPage: number;
+  off: number;
+  /**
+   * Direct chaining: the unit that ran after each exit slot (see Gen.slots). Following a link costs a
+   * few compares instead of a table lookup: the successor is valid while it is alive, it starts at the
+   * current EIP (for a position-independent unit: at the same page offset), and the current linear page
+   * still maps (readable at this CPL) to the host page it came from.
+   * Mode, CPL, CS base and limit cannot change at a chainable exit, so they need no check.
+   */
+  succ: (Unit | null)[];
+  /** Set when the unit is dropped (invalidation, flush): links to it are no longer followed. */
+  dead: boolean;
+  /** Another live unit starting at the same host offset under a different key (e.g. another mode). */
+  nextSame: Unit | null;
   /** Times entered and guest instructions run (statistics: how much translated code is really hot). */
   runs: number;
   insns: number;
   length: number;
 }
 
+/** Why the dispatcher ran an instruction on the interpreter instead of in a unit (statistics). */
+const MISS_NOT_START = 0, MISS_TLB = 1, MISS_COLD = 2, MISS_UNTRANSLATABLE = 3, MISS_16BIT = 4, MISS_TF = 5, MISS_SHADOW = 6;
+const MISS_NAMES = ['not a block start', 'code page not in TLB', 'cold (not yet hot)', 'untranslatable start', '16-bit code', 'single-step (TF)', 'interrupt shadow'];
+
 const TABLE_BITS = 16;
 const TABLE_SIZE = 1 << TABLE_BITS;
 /**
  * Executions of a block start before it is translated. Translating cold code costs more than it saves:
- * besides our translation, a fresh JS function first runs in V8's bytecode interpreter, slower than our
- * own interpreter, until V8 finds it hot; so only code that will run many more times is worth it.
+ * besides our translation (~0.1-0.3 ms), a fresh JS function runs in V8's bytecode interpreter and then
+ * its baseline tier (both slower than our own interpreter) until V8 has seen enough of it to optimise it;
+ * each unit also holds ~50 KB of V8 heap. Measured on the default guest (docs/jit.md): 64 translated
+ * 22,000 units for the boot and ~3,000 more per 40 fork+exec iterations, 1000 about 4,000 and 250.
  */
-const HOT = 64;
+const HOT = 1000;
 /** Guest instructions per unit (bounds translation cost and interrupt latency of straight code). */
 const MAX_INSNS = 96;
-/** Live units before the whole cache is flushed (bounds host memory). */
-const MAX_UNITS = 12288;
+/**
+ * Live units before the whole cache is flushed (bounds host memory: a unit costs ~50 KB of V8 heap —
+ * source, bytecode, feedback, baseline and optimised code — so this is ~300 MB at most). The default
+ * guest's boot and bench workloads hold ~5,000.
+ */
+const MAX_UNITS = 6144;
 
 const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) { let b = i, p = 1; while (b) { p ^= b & 1; b >>= 1; } PARITY[i] = p ? 4 : 0; }
 
 export interface JitStats {
   unitsTranslated: number;
+  /** Dispatches through a chain link, dispatches that looked a unit up in the table, links made. */
+  chained: number;
+  lookups: number;
+  links: number;
   insnsTranslated: number;
   insnsInlined: number;
   flushes: number;
@@ -56,9 +90,17 @@ export interface JitStats {
 export class Jit {
   readonly cpu: CPU;
   private readonly table: (Unit | null)[] = new Array<Unit | null>(TABLE_SIZE).fill(null);
-  private readonly heat = new Uint8Array(TABLE_SIZE);
+  private readonly heat = new Uint16Array(TABLE_SIZE);
+  /** Slots whose unit was replaced by one from another address: only those can hide a unit in byPhys. */
+  private readonly displaced = new Uint8Array(TABLE_SIZE);
   /** Host frame → units starting in it. */
   private readonly frameUnits = new Map<number, Unit[]>();
+  /**
+   * Host offset → the live units starting there (linked by nextSame): the authoritative store. `table`
+   * is a direct-mapped cache in front of it; a unit displaced from its slot by another stays here and is
+   * found again on the next lookup instead of being translated anew.
+   */
+  private readonly byPhys = new Map<number, Unit>();
   private readonly codeFrames: Uint8Array;
   /** Units in the hash table (reachable by dispatch). */
   private liveUnits = 0;
@@ -72,14 +114,19 @@ export class Jit {
   readonly exits = new Float64Array(0x210);
   /** Calls into the interpreter from units, by opcode. */
   readonly callouts = new Float64Array(0x200);
-  readonly stats: JitStats = { unitsTranslated: 0, insnsTranslated: 0, insnsInlined: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, interpreted: 0, translateMs: 0 };
+  /** Chaining slot of the exit the last unit took (set by the unit; -1: not chainable). */
+  ex = -1;
+  /** Instructions interpreted outside units, by reason (MISS_*). */
+  readonly misses = new Float64Array(MISS_NAMES.length);
+  private missReason = 0;
+  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, interpreted: 0, translateMs: 0 };
 
   /** Block-start executions before translation (HOT by default; tests use 1 to translate everything). */
   readonly hot: number;
 
   constructor(cpu: CPU, opts: { hot?: number } = {}) {
     this.cpu = cpu;
-    this.hot = Math.max(1, Math.min(255, opts.hot ?? HOT));
+    this.hot = Math.max(1, Math.min(0xffff, opts.hot ?? HOT));
     const mem = cpu.mem;
     this.codeFrames = new Uint8Array(Math.ceil(mem.pool.length / 4096));
     mem.codeFrames = this.codeFrames;
@@ -89,9 +136,12 @@ export class Jit {
 
   /** Drops every unit (capacity, or explicit). */
   flush(): void {
+    for (const us of this.frameUnits.values()) for (const u of us) kill(u);
     this.table.fill(null);
     this.heat.fill(0);
+    this.displaced.fill(0);
     this.frameUnits.clear();
+    this.byPhys.clear();
     this.codeFrames.fill(0);
     this.liveUnits = 0;
     this.heldUnits = 0;
@@ -103,6 +153,8 @@ export class Jit {
     const us = this.frameUnits.get(f);
     if (us) {
       for (const u of us) {
+        kill(u);
+        this.byPhys.delete(u.phys);
         const s = slot(u.phys);
         if (this.table[s] === u) { this.table[s] = null; this.liveUnits--; }
         this.stats.invalidatedUnits++;
@@ -130,20 +182,37 @@ export class Jit {
     const vpn = lin >>> 12;
     // The entry's linear page is looked up in the TLB at every dispatch, so a unit is only entered
     // through the current linear→physical mapping (CR3 writes, INVLPG and CR0/CR4 changes flush the TLB).
-    if (!(c.tlbFlags[vpn] & c.rdMask)) return null;
+    if (!(c.tlbFlags[vpn] & c.rdMask)) { this.missReason = MISS_TLB; return null; }
     const phys = c.tlbHost[vpn] | (lin & 0xfff);
     const s = slot(phys);
     const u = this.table[s];
-    if (u !== null && u.phys === phys && u.eip === c.eip && u.mode === this.mode() && u.csBase === c.segBase[CS] && u.csLimit === c.segLimit[CS]) return u;
-    if (!candidate || !c.cs32 || ++this.heat[s] < this.hot) return null;
+    if (u !== null && u.phys === phys && (u.pi || u.eip === c.eip) && u.mode === this.mode() && u.csBase === c.segBase[CS] && u.csLimit === c.segLimit[CS]) return u;
+    if (!candidate) { this.missReason = MISS_NOT_START; return null; }
+    if (this.displaced[s] !== 0 || (u !== null && u.phys === phys)) {
+      for (let o: Unit | null = this.byPhys.get(phys) ?? null; o !== null; o = o.nextSame) {
+        if ((o.pi || o.eip === c.eip) && o.mode === this.mode() && o.csBase === c.segBase[CS] && o.csLimit === c.segLimit[CS]) {
+          this.place(s, o);
+          return o;
+        }
+      }
+    }
+    if (!c.cs32) { this.missReason = MISS_16BIT; return null; }
+    if (++this.heat[s] < this.hot) { this.missReason = MISS_COLD; return null; }
     this.heat[s] = 0;
     const t0 = performance.now();
     const nu = this.translate(phys);
     this.stats.translateMs += performance.now() - t0;
-    if (nu === null) return null;
-    if (this.table[s] === null) this.liveUnits++;
-    this.table[s] = nu;
+    if (nu === null) { this.missReason = MISS_UNTRANSLATABLE; return null; }
+    this.place(s, nu);
     return nu;
+  }
+
+  /** Puts u in its lookup-table slot, noting when that hides another address's unit (see `displaced`). */
+  private place(s: number, u: Unit): void {
+    const old = this.table[s];
+    if (old === null) this.liveUnits++;
+    else if (old.phys !== u.phys) this.displaced[s] = 1;
+    this.table[s] = u;
   }
 
   private translate(phys: number, maxInsns = MAX_INSNS, force = false): Unit | null {
@@ -154,6 +223,7 @@ export class Jit {
     const pageHost = phys & ~0xfff;
     const csLimit = c.segLimit[CS];
     const entry = c.eip;
+    const pi = csLimit === 0xffffffff;
     const g = new Gen({ entry, ss32: c.ss32, csLimit });
     const eips: number[] = [];
     let at = phys & 0xfff;
@@ -199,7 +269,7 @@ export class Jit {
     }
     for (let idx = 0; idx < seq.length; idx++) {
       const { d, kind } = seq[idx];
-      eips.push(d.eip);
+      eips.push(pi ? (d.eip - entry) | 0 : d.eip);
       g.begin(idx);
       if (kind === 'inline') {
         const r = g.inline(d, idx, loop);
@@ -224,7 +294,12 @@ export class Jit {
     }
     let list = this.frameUnits.get(f);
     if (!list) { list = []; this.frameUnits.set(f, list); }
-    const u: Unit = { fn, phys, eip: entry, mode: this.mode(), csBase: c.segBase[CS], csLimit, runs: 0, insns: 0, length: seq.length };
+    const csBase = c.segBase[CS];
+    const u: Unit = {
+      fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi, hostPage: pageHost, off: phys & 0xfff,
+      succ: new Array<Unit | null>(g.slots).fill(null), dead: false, nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
+    };
+    this.byPhys.set(phys, u);
     list.push(u);
     this.heldUnits++;
     this.stats.unitsTranslated++;
@@ -239,6 +314,8 @@ export class Jit {
    */
   run(budget: number): number {
     const c = this.cpu;
+    const st = this.stats;
+    const misses = this.misses;
     let n = 0, extra = 0;
     let inUnit = false;
     c.stopSlice = false;
@@ -248,11 +325,17 @@ export class Jit {
       }
       try {
         let candidate = true;
+        // The unit that just ran, when it left through a chainable exit (slot `ex`); null otherwise. Any
+        // event between two units (an interrupt, an interpreted instruction) breaks the chain.
+        let prev: Unit | null = null;
+        let ex = -1;
         while (n + extra < budget) {
           if (c.flags & TF) {
             // Single-stepping: the interpreter checks interrupts, runs one instruction and traps.
             extra += c.interpret(1);
+            misses[MISS_TF]++;
             candidate = true;
+            prev = null;
             if (c.stopSlice || c.halted) break;
             continue;
           }
@@ -263,31 +346,60 @@ export class Jit {
             c.inhibitIrq = false;
             c.step();
             n++;
-            this.stats.interpreted++;
+            misses[MISS_SHADOW]++;
             candidate = true;
+            prev = null;
             if (c.stopSlice || c.halted) break;
             continue;
           }
+          // Interrupts are checked between every two units, chained or not: the latency is one unit.
           if (c.intr || c.nmiPending) {
-            if (c.nmiPending || (c.flags & IF)) { c.serviceInterrupt(); candidate = true; }
+            if (c.nmiPending || (c.flags & IF)) { c.serviceInterrupt(); candidate = true; prev = null; }
           }
-          const u = this.find(candidate);
+          let u: Unit | null;
+          if (prev !== null) {
+            u = prev.succ[ex];
+            const lin = (c.segBase[CS] + c.eip) | 0;
+            if (u !== null && !u.dead && (lin & 0xfff) === u.off && (u.pi || u.eip === c.eip) &&
+              (c.tlbFlags[lin >>> 12] & c.rdMask) !== 0 && c.tlbHost[lin >>> 12] === u.hostPage) {
+              st.chained++;
+            } else {
+              st.lookups++;
+              u = this.find(true);
+              // Linked only under the leaving unit's own key (which the current state has at a chainable
+              // exit), so following the link later needs no mode or CS check.
+              if (u !== null && u.mode === prev.mode && u.csBase === prev.csBase && u.csLimit === prev.csLimit) { prev.succ[ex] = u; st.links++; }
+            }
+          } else if (candidate) {
+            st.lookups++;
+            u = this.find(true);
+          } else {
+            // Fell through from an interpreted instruction: units start at block starts, so no lookup
+            // (it cost ~40 ns of cache misses per interpreted instruction); the interpreter goes on to
+            // the next branch, whose target is looked up.
+            u = null;
+            this.missReason = MISS_NOT_START;
+          }
           if (u !== null) {
             this.codeChanged = false;
+            this.ex = -1;
             inUnit = true;
             const k = u.fn(c, this, budget - n - extra);
             inUnit = false;
             n += k;
-            this.stats.unitRuns++;
+            st.unitRuns++;
             u.runs++;
             u.insns += k;
-            this.stats.unitInsns += k;
+            st.unitInsns += k;
             candidate = true;
+            ex = this.ex;
+            prev = ex >= 0 ? u : null;
           } else {
             const e0 = c.eip;
             c.step();
             n++;
-            this.stats.interpreted++;
+            misses[this.missReason]++;
+            prev = null;
             // A block start is where control arrives other than by falling through.
             candidate = ((c.eip - e0) >>> 0) > 15;
           }
@@ -302,6 +414,7 @@ export class Jit {
       if (c.halted) break;
     }
     c.instructions += n;
+    st.interpreted = misses.reduce((a, b) => a + b, 0);
     return n + extra;
   }
 
@@ -326,9 +439,11 @@ export class Jit {
   report(): string {
     const s = this.stats;
     const lines = [
-      `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined) in ${s.translateMs.toFixed(0)} ms; ${this.liveUnits} live`,
+      `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined) in ${s.translateMs.toFixed(0)} ms; ${this.heldUnits} held, ${this.liveUnits} in the lookup table`,
       `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units)`,
       `jit: ${s.unitRuns} unit runs, ${s.unitInsns} instructions in units, ${s.interpreted} interpreted outside units`,
+      `jit: dispatch: ${s.chained} through chain links, ${s.lookups} table lookups, ${s.links} links made`,
+      `jit: interpreted outside units by reason: ${MISS_NAMES.map((m, i) => `${m}=${this.misses[i]}`).join(' ')}`,
     ];
     let cold = 0, live = 0;
     for (const u of this.table) if (u !== null) { live++; if (u.runs < 64) cold++; }
@@ -342,6 +457,12 @@ export class Jit {
     lines.push(`jit: monitor calls by opcode: ${top(this.callouts, opName)}`);
     return lines.join('\n') + '\n';
   }
+}
+
+/** Drops a unit: links to it are no longer followed, and its own links are cut so it retains nothing. */
+function kill(u: Unit): void {
+  u.dead = true;
+  u.succ.fill(null);
 }
 
 function hex(v: number): string { return v.toString(16).padStart(2, '0'); }
