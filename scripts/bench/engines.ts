@@ -21,6 +21,13 @@ export interface GuestFiles { kernel: string; initrd: string }
 /** A scratch raw disk image for the disk section, on virtio-blk (/dev/vda) or PIIX IDE (/dev/sda). */
 export interface DiskSpec { file: string; iface: 'virtio' | 'ide' }
 
+/**
+ * One NIC for the network section: the chip (`trapeze run --nic …,model=`; `qemuDevice` is QEMU's -device for
+ * the same chip) plugged into the vde_switch whose control directory is `switchDir` (the bench starts it,
+ * with a slirp plug on its other port), with MAC `mac`.
+ */
+export interface NicAttach { model: string; qemuDevice?: string; switchDir: string; mac: string }
+
 export interface Launch {
   /** Program and arguments; the child's pid is the engine (peak RSS is read from it). */
   argv: string[];
@@ -34,12 +41,15 @@ export interface Engine {
   key: string;
   /** Makes the engine runnable; returns null when ready, else why it can't run (printed in the table). */
   setup(log: (s: string) => void): string | null;
-  /** The command line; `disks` (the disk section) are attached in order, virtio ones first. */
-  launch(guest: GuestFiles, disks?: DiskSpec[]): Launch;
+  /** The command line; `disks` (the disk section) are attached in order, virtio ones first; `nic` (the
+   *  network section) is the machine's only NIC. */
+  launch(guest: GuestFiles, disks?: DiskSpec[], nic?: NicAttach): Launch;
   /** A one-line description for the report (version, flags). */
   describe(): string;
   /** Why the engine has no disk rows, when it has none (printed under the disk table). */
   noDisks?: string;
+  /** Why the engine has no network rows, when it has none. */
+  noNet?: string;
   /**
    * The engine prints its per-device register access and interrupt counts on SIGUSR2 (`trapeze run`), so
    * the disk section can measure a workload's traps per MiB.
@@ -98,11 +108,13 @@ export function trapezeEngine(cpu: 'interp' | 'jit'): Engine {
       // No --cpu flag yet: the interpreter is the only CPU, so it runs without a flag and the JIT slot stays empty.
       return cpu === 'interp' ? null : '`trapeze run` has no --cpu flag yet (no JIT to select)';
     },
-    launch(g, disks = []) {
+    launch(g, disks = [], nic) {
       const argv = [process.execPath, join(REPO, 'bin', 'trapeze'), 'run', '--kernel', g.kernel, '--initrd', g.initrd,
         '--memory', String(MEMORY_MIB), '--no-reboot', '--stats'];
       if (hasCpuFlag()) argv.push('--cpu', cpu);
       for (const d of disks) argv.push('--drive', driveArg(d));
+      // `vde=URL` runs `vde_plug URL`, as `--nic user` runs `vde_plug slirp://`: here the URL is the bench's switch.
+      if (nic) argv.push('--nic', `vde=vde://${nic.switchDir},model=${nic.model},mac=${nic.mac}`);
       return { argv };
     },
     countersOnSigusr2: true,
@@ -149,13 +161,16 @@ export function qemuEngine(): Engine {
       version = run(['qemu-system-i386', '--version']).out.split('\n')[0] ?? '';
       return null;
     },
-    launch(g, disks = []) {
+    launch(g, disks = [], nic) {
+      if (nic && !nic.qemuDevice) throw new Error(`QEMU has no counterpart of Trapeze's ${nic.model}`);
       return {
         // -drive without cache= is cache=writeback: through the host's page cache, as `trapeze run` reads and
         // writes its image files.
         argv: ['qemu-system-i386', '-accel', 'tcg', '-m', String(MEMORY_MIB), '-kernel', g.kernel, '-initrd', g.initrd,
           '-append', CMDLINE, '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
-          ...disks.flatMap((d) => ['-drive', driveArg(d)])],
+          ...disks.flatMap((d) => ['-drive', driveArg(d)]),
+          // QEMU's vde netdev links libvdeplug and plugs into the same switch; a -netdev also drops the default NIC.
+          ...(nic ? ['-netdev', `vde,id=n0,sock=${nic.switchDir}`, '-device', `${nic.qemuDevice},netdev=n0,mac=${nic.mac}`] : [])],
       };
     },
     describe() { return `${version || 'qemu-system-i386'}: -accel tcg -m ${MEMORY_MIB} -nographic -serial stdio`; },
@@ -193,6 +208,7 @@ export function v86Engine(): Engine {
     },
     describe() { return `v86 ${version} (npm, JIT to wasm) in node ${process.version}, SeaBIOS, ${MEMORY_MIB} MiB`; },
     noDisks: 'not run: scripts/bench/v86-runner.mjs attaches no disks (not wired up)',
+    noNet: 'not run: scripts/bench/v86-runner.mjs attaches no network (not wired up)',
   };
 }
 

@@ -157,3 +157,127 @@ export function renderDiskTable(rows: DiskRow[], engines: EngineResult[], skippe
   if (notes.length) out.push('', ...notes);
   return out.join('\n');
 }
+
+/** One boot of the network section: one engine with one NIC model. */
+export interface NetRun {
+  model: string;
+  /** The driver Linux should bind (from workloads.ts). */
+  driver: string;
+  engine: string;
+  /** The session, when the engine ran this model. */
+  result?: EngineResult;
+  /** Why it did not run (e.g. QEMU has no such chip). */
+  skipped?: string;
+  /** What the host's sink received during net-tx (first connection), and the size the guest sent. */
+  transfer?: { bytes: number; firstByte?: number; end?: number; error?: string };
+  mib: number;
+}
+
+/** The figures of one network run, from the guest's output, the sink and the counters. */
+export interface NetFigures {
+  driver?: string;
+  /** Host-side MB/s (10^6 bytes/s), first byte to the end of the stream; or why there is none. */
+  mbps?: number;
+  txError?: string;
+  seconds?: number;
+  /** The guest interface's packets received + sent over the transfer. */
+  rxPackets?: number;
+  txPackets?: number;
+  rttAvgMs?: number;
+  /** Median of the individual echo times. */
+  rttMedianMs?: number;
+  rttMinMs?: number;
+  rttMaxMs?: number;
+  pingLine?: string;
+  pingError?: string;
+  traps?: number;
+  irqs?: number;
+}
+
+export function netFigures(r: NetRun): NetFigures {
+  const f: NetFigures = {};
+  const res = r.result;
+  if (!res) return f;
+  const up = res.results.get('net-up');
+  f.driver = /\bdriver (\S+)/.exec(up?.output ?? '')?.[1];
+  const tx = res.results.get('net-tx');
+  const want = r.mib * 1048576;
+  const t = r.transfer;
+  if (!tx) f.txError = res.failure ? 'skipped' : '-';
+  else if (tx.seconds === undefined) f.txError = tx.error ?? 'failed';
+  else if (!t) f.txError = 'no connection reached the host';
+  else if (t.error) f.txError = t.error;
+  else if (t.bytes !== want) f.txError = `${t.bytes} of ${want} bytes`;
+  else if (t.firstByte === undefined || t.end === undefined || t.end <= t.firstByte) f.txError = 'no timing';
+  else {
+    f.seconds = (t.end - t.firstByte) / 1000;
+    f.mbps = want / 1e6 / f.seconds;
+  }
+  const pk = [...(tx?.output ?? '').matchAll(/\bpk (\d+) (\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+  if (tx?.seconds !== undefined && pk.length === 2) {
+    f.rxPackets = pk[1][0] - pk[0][0];
+    f.txPackets = pk[1][1] - pk[0][1];
+  }
+  if (tx?.counters) { f.traps = tx.counters.reads + tx.counters.writes; f.irqs = tx.counters.irqs; }
+  const ping = res.results.get('net-ping');
+  const rtt = /round-trip min\/avg\/max = ([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(ping?.output ?? '');
+  f.pingLine = /\d+ packets transmitted, \d+ packets received[^/]*/.exec(ping?.output ?? '')?.[0]?.trim();
+  if (rtt) { f.rttMinMs = Number(rtt[1]); f.rttAvgMs = Number(rtt[2]); f.rttMaxMs = Number(rtt[3]); }
+  const echoes = [...(ping?.output ?? '').matchAll(/seq=\d+ ttl=\d+ time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
+  if (echoes.length) {
+    const h = echoes.length >> 1;
+    f.rttMedianMs = echoes.length & 1 ? echoes[h] : (echoes[h - 1] + echoes[h]) / 2;
+  }
+  else f.pingError = !ping ? (res.failure ? 'skipped' : '-') : ping.error ?? 'no reply';
+  return f;
+}
+
+/**
+ * The network table: one line per NIC model and engine, with the guest → host TCP throughput measured on
+ * the host, the ping round trip, the packets the guest's interface moved during the transfer, and (Trapeze)
+ * the NIC's register accesses and interrupts per packet. x/qemu is QEMU's MB/s over this row's (how many
+ * times longer the transfer took than on QEMU with the same chip).
+ */
+export function renderNetTable(runs: NetRun[], notes: string[]): string {
+  const head = ['nic', 'guest driver', 'engine', 'tx MB/s', 'x/qemu', 'rtt med ms', 'avg', 'min-max', 'rx+tx pkts', 'traps/pkt', 'irqs/pkt'];
+  const right = [false, false, false, true, true, true, true, true, true, true, true];
+  const rows: string[][] = [];
+  const fig = new Map(runs.map((r) => [r, netFigures(r)]));
+  for (const r of runs) {
+    const f = fig.get(r)!;
+    const q = runs.find((o) => o.model === r.model && o.engine.startsWith('qemu'));
+    const qm = q ? fig.get(q)!.mbps : undefined;
+    if (r.skipped) { rows.push([r.model, '', r.engine, 'n/a', '', '', '', '', '', '', '', r.skipped]); continue; }
+    const pkts = f.rxPackets !== undefined ? f.rxPackets + f.txPackets! : undefined;
+    const per = (n: number | undefined): string => n === undefined ? (r.engine.startsWith('trapeze') ? '-' : 'n/a') : pkts ? (n / pkts).toFixed(2) : '-';
+    const driver = f.driver === undefined ? '?' : f.driver === r.driver ? f.driver : `${f.driver} (not ${r.driver})`;
+    rows.push([
+      r.model, driver, r.engine, f.mbps !== undefined ? fmtRate(f.mbps) : f.txError ?? '-',
+      r.engine.startsWith('qemu') || f.mbps === undefined || qm === undefined ? '' : fmtR(qm / f.mbps),
+      f.rttMedianMs !== undefined ? f.rttMedianMs.toFixed(2) : f.pingError ?? '-',
+      f.rttAvgMs !== undefined ? f.rttAvgMs.toFixed(2) : '',
+      f.rttAvgMs !== undefined ? `${f.rttMinMs!.toFixed(1)}-${f.rttMaxMs!.toFixed(1)}` : '',
+      pkts !== undefined ? `${f.rxPackets}+${f.txPackets}` : '-',
+      per(f.traps), per(f.irqs),
+    ]);
+  }
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)) + 2);
+  const line = (c: string[]): string => c.slice(0, head.length).map((x, i) => pad(x, w[i], right[i])).join('') + (c[head.length] ? `  ${c[head.length]}` : '');
+  const out = [line(head), '-'.repeat(w.reduce((a, b) => a + b, 0))];
+  let last = '';
+  for (const r of rows) { out.push(line(r[0] === last ? ['', ...r.slice(1)] : r)); last = r[0]; }
+  out.push('-'.repeat(w.reduce((a, b) => a + b, 0)));
+  out.push('tx MB/s = 10^6 bytes/s received by the host, first byte to end of stream; x/qemu = QEMU MB/s / this MB/s;',
+    'rtt = busybox ping of the gateway (median of 20 echoes, avg, min-max, ms); pkts = the guest interface\'s rx+tx packet counters over the transfer; traps = the NIC\'s',
+    'register accesses (port I/O + MMIO reads and writes) over the transfer, irqs = its interrupt assertions and MSIs.');
+  const engines = new Map<string, EngineResult>();
+  for (const r of runs) if (r.result && !engines.has(r.engine)) engines.set(r.engine, r.result);
+  const foot: string[] = [...[...engines.values()].map((e) => `${e.label}: ${e.describe}`), ...notes];
+  for (const r of runs) {
+    if (r.result?.failure) foot.push(`${r.engine} ${r.model}: stopped early: ${r.result.failure}`);
+    const f = fig.get(r)!;
+    if (f.pingLine && !/, 0% packet loss/.test(r.result?.results.get('net-ping')?.output ?? '')) foot.push(`${r.engine} ${r.model}: ping: ${f.pingLine}`);
+  }
+  if (foot.length) out.push('', ...foot);
+  return out.join('\n');
+}

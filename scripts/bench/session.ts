@@ -4,7 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import type { DiskSpec, Engine, GuestFiles } from './engines.ts';
+import type { DiskSpec, Engine, GuestFiles, NicAttach } from './engines.ts';
 import { BANNER, commandLine, type Workload } from './workloads.ts';
 import { countsDelta, parseCountsTable, type DeviceCounts } from '../../src/machine/device-counters.ts';
 
@@ -49,6 +49,8 @@ export interface SessionOptions {
   transcript?: string;
   /** Disk images to attach (the disk section). */
   disks?: DiskSpec[];
+  /** The machine's NIC (the network section). */
+  nic?: NicAttach;
   log: (s: string) => void;
 }
 
@@ -80,7 +82,7 @@ function vmHwm(pid: number): number | undefined {
 
 export async function runSession(engine: Engine, guest: GuestFiles, opts: SessionOptions): Promise<EngineResult> {
   const res: EngineResult = { label: engine.label, describe: engine.describe(), results: new Map(), notes: [], totalSeconds: 0 };
-  const { argv, env } = engine.launch(guest, opts.disks);
+  const { argv, env } = engine.launch(guest, opts.disks, opts.nic);
   const t0 = performance.now();
   const child: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
   const pid = child.pid;

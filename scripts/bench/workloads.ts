@@ -105,3 +105,71 @@ export const DISK_WORKLOADS: DiskWorkload[] = [
   diskWorkload('ide', 'write', DISK_IMAGE_MIB, 16),
   diskWorkload('ide', 'read', DISK_IMAGE_MIB, 16),
 ];
+
+// ---------------------------------------------------------------------------------------------- network
+//
+// The network section boots each engine once per NIC model, with that one NIC on a private VDE network whose
+// only other port is slirp (user-mode NAT, `vde_plug vde://SWITCH slirp://`): the guest's udhcpc gets
+// 10.0.2.15, and slirp's gateway 10.0.2.2 reaches the host's 127.0.0.1, where the bench listens. The guest
+// sends zeros with busybox `nc` (the host side times and counts them) and pings the gateway, which slirp
+// answers itself.
+
+/** The NIC models of `trapeze run --nic …,model=M`, with what the QEMU run uses for the same chip. */
+export interface NetModel {
+  model: 'e1000' | 'rtl8139' | 'rtl8139cp' | 'ne2k_pci' | 'virtio';
+  /** The Linux driver that should bind it (checked against the guest's sysfs). */
+  driver: string;
+  /** QEMU's `-device` for the same chip, or why QEMU has none. */
+  qemu: { device: string } | { none: string };
+  /** A note for the table (printed under it). */
+  note?: string;
+}
+
+export const NET_MODELS: NetModel[] = [
+  { model: 'e1000', driver: 'e1000', qemu: { device: 'e1000' } },
+  {
+    model: 'rtl8139', driver: '8139too',
+    qemu: { none: "QEMU's rtl8139 reports PCI revision 0x20, which 8139too refuses (it binds 8139cp: the rtl8139cp row)" },
+  },
+  {
+    model: 'rtl8139cp', driver: '8139cp', qemu: { device: 'rtl8139' },
+    note: "Trapeze's rtl8139cp and QEMU's rtl8139 are both the RTL8139C+ (revision 0x20), which Linux drives with 8139cp",
+  },
+  { model: 'ne2k_pci', driver: 'ne2k-pci', qemu: { device: 'ne2k_pci' } },
+  { model: 'virtio', driver: 'virtio_net', qemu: { device: 'virtio-net-pci' } },
+];
+
+/** The guest's MAC on every engine, so slirp's DHCP lease is the same. */
+export const NET_MAC = '52:54:00:12:34:56';
+/** The guest address slirp's DHCP hands out and its gateway (the host's loopback seen from the guest). */
+export const NET_GUEST = '10.0.2.15';
+export const NET_GATEWAY = '10.0.2.2';
+export const NET_TX_MIB = 64;
+export const NET_TX_QUICK_MIB = 8;
+export const NET_PINGS = 20;
+
+/** A network workload; `counterDevice` (net-tx only) is the NIC's row in Trapeze's counter dump. */
+export interface NetWorkload extends Workload { counterDevice?: string }
+
+/**
+ * The three lines typed per boot: wait for the DHCP lease (and report which interfaces and driver the guest
+ * has), send NET_TX_MIB MiB to the host's `port`, ping the gateway. net-tx prints the interface's packet
+ * counters (the same numbers /proc/net/dev shows) before and after the transfer, as `pk RX TX`.
+ */
+export function netWorkloads(m: NetModel, port: number | string): NetWorkload[] {
+  const up = 'i=0; while [ $i -lt 120 ] && ! ifconfig eth0 2>/dev/null | grep -q "inet addr:10\\.0\\.2\\.15 "; do sleep 1; i=$((i+1)); done; ' +
+    'echo ifs $(ls /sys/class/net) driver $(basename $(readlink /sys/class/net/eth0/device/driver)) waited $i; ifconfig eth0 | grep -q "inet addr:10\\.0\\.2\\.15 "';
+  const pk = 'pk(){ echo pk $(cat /sys/class/net/eth0/statistics/rx_packets) $(cat /sys/class/net/eth0/statistics/tx_packets); }';
+  // busybox nc shuts down its sending side at the end of its input and exits when the host closes.
+  const tx = (mib: number): string => `${pk}; pk; dd if=/dev/zero bs=1M count=${mib} 2>/dev/null | nc ${NET_GATEWAY} ${port} && pk`;
+  // Every echo's time is kept (the median is robust to a host hiccup; the summary line has min/avg/max).
+  const ping = `ping -c ${NET_PINGS} -i 0.2 ${NET_GATEWAY} | grep -E 'seq=|round-trip|transmitted'`;
+  return [
+    { name: 'net-up', what: `DHCP lease ${NET_GUEST} on eth0 (udhcpc, started by /init at boot), interfaces and bound driver`, full: up, quick: up },
+    {
+      name: 'net-tx', what: `guest → host TCP: ${NET_TX_MIB} MiB (--quick ${NET_TX_QUICK_MIB}) of zeros from dd through busybox nc to a server in the bench on 127.0.0.1`,
+      full: tx(NET_TX_MIB), quick: tx(NET_TX_QUICK_MIB), counterDevice: `${m.model}.0`,
+    },
+    { name: 'net-ping', what: `round-trip time: ${NET_PINGS} ICMP echoes to the gateway ${NET_GATEWAY}, 0.2 s apart (slirp answers them)`, full: ping, quick: ping },
+  ];
+}
