@@ -40,6 +40,7 @@ const SCRIPT = [
   'blkdiscard -o 1048576 -l 2097152 /dev/vdb; echo blkdiscard-status=$?',
   'echo 3 > /proc/sys/vm/drop_caches',
   'echo discarded-sha=$(dd if=/dev/vdb bs=1048576 skip=1 count=2 2>/dev/null | sha256sum | cut -d" " -f1)',
+  'dd if=/tmp/r of=/dev/vdb bs=1048576 seek=8 conv=fsync 2>/dev/null; echo qcow2-dd-status=$?',
   'echo bad-messages=$(dmesg | grep -c -E "WARNING|BUG|Oops|virtio.*(error|fail)|I/O error")',
   'poweroff',
   '',
@@ -51,7 +52,7 @@ test('Debian boots with virtio-blk, virtio-rng and virtio-console and moves 16 M
   writeFileSync(img, '');
   truncateSync(img, 48 * MiB);
   const qimg = join(dir, 'disk.qcow2');
-  createQcow2(qimg, { size: 16 * MiB });
+  createQcow2(qimg, { size: 24 * MiB });
   const t0 = Date.now();
   const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
     const p = spawn(process.execPath, [bin, 'run', '--memory', '256', '--drive', `file=${img},format=raw,if=virtio`, '--drive', `file=${qimg},format=qcow2,if=virtio`, '--virtio-rng', '--virtio-console'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -84,14 +85,17 @@ test('Debian boots with virtio-blk, virtio-rng and virtio-console and moves 16 M
   assert.equal(field('blkdiscard-status'), '0');
   assert.equal(field('discarded-sha'), createHash('sha256').update(Buffer.alloc(2 * MiB)).digest('hex'), 'discarded qcow2 clusters read as zeros');
   const q = Qcow2Image.open(qimg, { readOnly: true });
-  const qdata = Buffer.alloc(4 * MiB);
+  const qdata = Buffer.alloc(4 * MiB), q16 = Buffer.alloc(16 * MiB);
   q.read(0, qdata);
+  q.read(8 * MiB, q16);
   q.close();
+  assert.equal(field('qcow2-dd-status'), '0');
+  assert.equal(createHash('sha256').update(q16).digest('hex'), field('written-sha'), 'the qcow2 image holds the same 16 MiB at 8 MiB');
   assert.ok(qdata.subarray(MiB, 3 * MiB).every((b) => b === 0) && !qdata.subarray(0, MiB).every((b) => b === 0), 'the host reads the same');
   const chk = spawnSync('qemu-img', ['check', '--output=json', qimg], { encoding: 'utf8' });
   if (chk.status !== null && chk.error === undefined) {
     assert.equal(chk.status, 0, `qemu-img check: ${chk.stdout}${chk.stderr}`);
-    assert.equal(JSON.parse(chk.stdout)['allocated-clusters'], 32, '64 clusters written, 32 discarded');
+    assert.equal(JSON.parse(chk.stdout)['allocated-clusters'], 32 + 256, '64 clusters written, 32 discarded, then 16 MiB more');
   }
 
   // The host's view of the same 16 MiB.
