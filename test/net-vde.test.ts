@@ -76,9 +76,12 @@ test('--nic parsing', () => {
   assert.deepEqual(u.mac, [0x52, 0x54, 0, 0, 0, 1]);
   assert.equal(vdeUrl(u, '/x', () => {}), 'slirp:///tcpfwd=2222:10.0.2.15:22/udpfwd=127.0.0.1:5353:10.0.2.16:53');
   assert.equal(parseNic('user', 1).mac[5], 0x57, 'default MACs differ per NIC');
+  // net= moves slirp (gateway .2, DNS .3, DHCP from .15) and the default forward target to another /24.
+  assert.equal(vdeUrl(parseNic('user,hostfwd=tcp::8080-:80,net=10.0.3.0/24', 0), '/x', () => {}), 'slirp:///addr=10.0.3.2/dhcp=10.0.3.15/vnameserver=10.0.3.3/tcpfwd=8080:10.0.3.15:80');
+  assert.equal(vdeUrl(parseNic('user,net=192.168.7.0', 0), '/x', () => {}), 'slirp:///addr=192.168.7.2/dhcp=192.168.7.15/vnameserver=192.168.7.3');
   assert.equal(vdeUrl(parseNic('tap=tap0', 0), '/x', () => {}), 'tap://tap0');
   assert.equal(vdeUrl(parseNic('vde=vxvde://239.1.2.3', 0), '/x', () => {}), 'vxvde://239.1.2.3');
-  for (const bad of ['', 'bogus', 'user,model=pcnet', 'user,mac=01:00:00:00:00:00', 'user,mac=zz', 'switch=../x', 'tap=x,hostfwd=tcp::1-:2', 'user,hostfwd=tcp::0-:22', 'user,speed=10']) {
+  for (const bad of ['', 'bogus', 'user,model=pcnet', 'user,mac=01:00:00:00:00:00', 'user,mac=zz', 'switch=../x', 'tap=x,hostfwd=tcp::1-:2', 'user,hostfwd=tcp::0-:22', 'user,speed=10', 'user,net=10.0.3.0/16', 'user,net=10.0.3.1', 'user,net=300.0.3.0', 'switch=x,net=10.0.3.0/24']) {
     assert.throws(() => parseNic(bad, 0), /--nic/, bad);
   }
 });

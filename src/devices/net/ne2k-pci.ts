@@ -158,7 +158,15 @@ export class Ne2kPci extends PciFunction<Ne2kState> {
           case 4: s.tpsr = v; return;
           case 5: s.tbcr = (s.tbcr & 0xff00) | v; return;
           case 6: s.tbcr = (s.tbcr & 0xff) | (v << 8); return;
-          case 7: s.isr &= ~(v & 0x7f); this.updateIrq(); return; // write 1 to clear; RST is status only
+          case 7: // write 1 to clear; RST is status only
+            s.isr &= ~(v & 0x7f);
+            // Acknowledging an overflow while frames still wait for the ring: the ring is still exhausted, so
+            // OVW comes back (store sets it again) unless the waiting frames now fit. lib8390's ei_rx_overrun
+            // acks OVW after one ei_receive of at most 9 packets; without this, frames left waiting would
+            // raise nothing until the port's FIFO overflowed.
+            if (v & ISR_OVW) this.port.drain();
+            this.updateIrq();
+            return;
           case 8: s.rsar = (s.rsar & 0xff00) | v; return;
           case 9: s.rsar = (s.rsar & 0xff) | (v << 8); return;
           case 0xa: s.rbcr = (s.rbcr & 0xff00) | v; return;
@@ -306,10 +314,26 @@ export class Ne2kPci extends PciFunction<Ne2kState> {
     }
     const data = withFcs(frame);
     const total = data.length + 4;
-    const pages = (total + 255) >> 8;
+    // The Next Packet Pointer is the page after the one the local DMA address is in once the last byte is
+    // stored (DP8390D "Buffer Ring" / "Storage Format"): that address has already crossed into the next page
+    // when a packet fills its last page exactly, so such a packet uses one more page than ceil(total / 256).
+    // Drivers check this: Linux's lib8390 ei_receive expects next = this + 1 + (count >> 8) (or one more) and
+    // otherwise discards the whole ring as a "bogus packet header", so a TCP segment of such a length was
+    // dropped every time it was retransmitted and the connection stalled.
+    const pages = (total >> 8) + 1;
     const ringPages = stop - start;
     const avail = s.curr < s.bnry ? s.bnry - s.curr : ringPages - (s.curr - s.bnry);
-    if (pages >= avail) return 'full';
+    if (pages >= avail) {
+      // The ring is exhausted: the chip sets OVW ("receive buffer ring storage resources have been exhausted",
+      // DP8390D ISR bit 4) when its local DMA reaches the Boundary Pointer. Where the chip would then drop the
+      // packet, the frame waits in the port's FIFO (counted as missed only if that overflows too), but the
+      // interrupt must still come: lib8390's ei_receive takes at most 9 packets per call and then acks PRX, so
+      // a full ring whose arrivals only queued silently would never be looked at again, and a TCP sender
+      // waiting out its retransmission timer would find the connection stalled. So while frames wait, OVW is
+      // set (here, and again when the driver acks it; see the ISR write).
+      this.raise(ISR_OVW);
+      return 'full';
+    }
     let next = s.curr + pages;
     if (next >= stop) next -= ringPages;
     const status = RSR_PRX | (isMulticast(frame) ? RSR_PHY : 0);
