@@ -24,6 +24,8 @@ const debs = [
   { pkg: 'vdeplug', present: () => existsSync('/usr/bin/vde_plug') },
   { pkg: 'libvdeplug-slirp', present: () => existsSync('/usr/lib/x86_64-linux-gnu/vdeplug/libvdeplug_slirp.so') },
   { pkg: 'vde2', present: () => existsSync('/usr/bin/vde_switch') },
+  // The QEMU VM on the same VDE switch as Trapeze's (test/net-switch.test.ts).
+  { pkg: 'qemu-system-x86', present: () => existsSync('/usr/bin/qemu-system-i386') },
   { pkg: 'nasm', present: () => spawnSync('sh', ['-c', 'command -v nasm'], { stdio: 'ignore' }).status === 0 },
 ];
 const missing = debs.filter((d) => !d.present()).map((d) => d.pkg);
