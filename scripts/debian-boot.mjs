@@ -36,8 +36,8 @@ if (v.build || !existsSync(image)) {
 
 // The image is a bare filesystem (no partition table): the whole disk is root, /dev/vda on virtio, /dev/sda on IDE.
 const rootDev = v.if === 'ide' ? '/dev/sda' : '/dev/vda';
-const format = /\.qcow2$/i.test(image) ? 'qcow2' : 'raw';
-const args = ['run', '--memory', v.memory, '--drive', `file=${image},format=${format},if=${v.if}`, '--append', `root=${rootDev} ${v.append}`.trim()];
+// No format=: Trapeze recognises the qcow2 header, as the plain `--drive file=debian.qcow2,if=virtio` should.
+const args = ['run', '--memory', v.memory, '--drive', `file=${image},if=${v.if}`, '--append', `root=${rootDev} ${v.append}`.trim()];
 if (v.cpu) args.push('--cpu', v.cpu);
 process.stderr.write(`debian-boot: trapeze ${args.join(' ')}\n`);
 const t0 = Date.now();
