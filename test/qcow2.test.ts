@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runWriterUntilKilled, writerScript } from './writer-harness.ts';
 import { Qcow2Image, createQcow2, openImage } from '../src/backends/disk/qcow2.ts';
 import { RawImage } from '../src/backends/disk/raw.ts';
 import { ImageLockedError } from '../src/backends/disk/lock.ts';
@@ -256,14 +257,7 @@ test('locking: a second read-write user is refused, readers share, stale locks o
 });
 
 /** The crash test's writer: random writes with a journal entry before each and a flush mark after each flush. */
-const CHILD = (qcow2: string, img: string, journal: string) => `
-const { Qcow2Image } = await import(${JSON.stringify(qcow2)});
-const { openSync, writeSync } = await import('node:fs');
-const img = Qcow2Image.open(${JSON.stringify(img)});
-const j = openSync(${JSON.stringify(journal)}, 'a');
-let seq = Number(process.argv.at(-1));
-console.log('ready');
-for (;;) {
+const CHILD = (qcow2: string, img: string, journal: string) => writerScript(qcow2, img, journal, `
   const len = 512 * (1 + Math.floor(Math.random() * 24));
   const off = 512 * Math.floor(Math.random() * ((img.size - len) / 512 + 1));
   // A cheap pattern unique to this write, so the process spends its time in the image code, not here.
@@ -271,10 +265,7 @@ for (;;) {
   const data = Buffer.alloc(len, tag);
   writeSync(j, 'w ' + seq + ' ' + off + ' ' + len + '\\n');
   img.write(off, data);
-  if (seq % 16 === 15) { img.flush(); writeSync(j, 'f ' + seq + '\\n'); }
-  seq++;
-}
-`;
+`);
 
 function pattern(seq: number, len: number): Uint8Array {
   const tag = Buffer.alloc(8); tag.writeUInt32LE(seq, 0); tag.writeUInt32LE((seq * 2654435761) >>> 0, 4);
@@ -292,16 +283,7 @@ test('crash safety: a writer killed with SIGKILL 20 times leaves check-clean ima
     let seq = 0, leaks = 0, growth = 0;
     for (let round = 0; round < (name === '64k' ? 12 : 8); round++) {
       writeFileSync(journal, '');
-      const child = spawn(process.execPath, ['--import', 'tsx', script, String(seq)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-      let err = '';
-      child.stderr.on('data', (d) => { err += d; });
-      await new Promise<void>((res, rej) => {
-        child.stdout.on('data', (d) => { if (String(d).includes('ready')) res(); });
-        child.on('exit', () => rej(new Error(`writer exited early: ${err}`)));
-      });
-      await new Promise((res) => setTimeout(res, 100 + Math.random() * 900));
-      child.kill('SIGKILL');
-      await new Promise((res) => child.on('exit', res));
+      await runWriterUntilKilled(script, seq, root, 100, 900);
       const c = check(img);
       assert.ok(c.status === 0 || c.status === 3, `round ${round}: qemu-img check found corruption:\n${c.out}`);
       assert.doesNotMatch(c.out, /ERROR/);

@@ -6,11 +6,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runWriterUntilKilled, writerScript } from './writer-harness.ts';
 import { GuestMemory } from '../src/memory/guest-memory.ts';
 import { IoBus } from '../src/machine/io-bus.ts';
 import { PciBus } from '../src/machine/pci.ts';
@@ -423,14 +424,7 @@ test('qcow2 random differential: writes, write-zeroes and discards against a mod
 });
 
 /** The crash test's child: random writes, write-zeroes and discards, each journaled first, with flush marks. */
-const CHILD = (qcow2: string, img: string, journal: string) => `
-const { Qcow2Image } = await import(${JSON.stringify(qcow2)});
-const { openSync, writeSync } = await import('node:fs');
-const img = Qcow2Image.open(${JSON.stringify(img)});
-const j = openSync(${JSON.stringify(journal)}, 'a');
-let seq = Number(process.argv.at(-1));
-console.log('ready');
-for (;;) {
+const CHILD = (qcow2: string, img: string, journal: string) => writerScript(qcow2, img, journal, `
   const len = 512 * (1 + Math.floor(Math.random() * 512));
   const off = 512 * Math.floor(Math.random() * ((img.size - len) / 512 + 1));
   const r = Math.random(), op = r < 0.5 ? 'w' : r < 0.65 ? 'z' : r < 0.8 ? 'u' : 'd';
@@ -438,10 +432,7 @@ for (;;) {
   if (op === 'w') { const tag = Buffer.alloc(4); tag.writeUInt32LE(seq); img.write(off, Buffer.alloc(len, tag)); }
   else if (op === 'd') img.discard(off, len);
   else img.writeZeroes(off, len, op === 'u');
-  if (seq % 16 === 15) { img.flush(); writeSync(j, 'f ' + seq + '\\n'); }
-  seq++;
-}
-`;
+`);
 
 test('crash safety: killed with SIGKILL while zeroing and discarding, the image stays check-clean and keeps every flushed change', { ...needQemu, timeout: 240_000 }, async (t) => {
   const root = join(import.meta.dirname, '..');
@@ -453,16 +444,7 @@ test('crash safety: killed with SIGKILL while zeroing and discarding, the image 
   let seq = 0, leaks = 0;
   for (let round = 0; round < 8; round++) {
     writeFileSync(journal, '');
-    const child = spawn(process.execPath, ['--import', 'tsx', script, String(seq)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (b) => { err += b; });
-    await new Promise<void>((res, rej) => {
-      child.stdout.on('data', (b) => { if (String(b).includes('ready')) res(); });
-      child.on('exit', () => rej(new Error(`writer exited early: ${err}`)));
-    });
-    await new Promise((res) => setTimeout(res, 200 + Math.random() * 800));
-    child.kill('SIGKILL');
-    await new Promise((res) => child.on('exit', res));
+    await runWriterUntilKilled(script, seq, root, 200, 800);
     const c = check(img);
     assert.ok(c.status === 0 || c.status === 3, `round ${round}: qemu-img check found corruption:\n${c.out}`);
     if (c.status === 3) leaks++;
