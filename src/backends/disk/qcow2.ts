@@ -244,12 +244,15 @@ export class Qcow2Image implements DiskImage {
 
   private l1Entry(i: number): Entry { return { hi: this.l1View.getUint32(i * 8), lo: this.l1View.getUint32(i * 8 + 4) }; }
 
-  private loadL2(off: number): Uint8Array {
-    let t = this.l2Cache.get(off);
+  private loadL2(off: number): Uint8Array { return this.loadMetadata(this.l2Cache, off); }
+
+  /** A metadata cluster (L2 table or refcount block) from its cache, read from the file on a miss. */
+  private loadMetadata(cache: ClusterCache, off: number): Uint8Array {
+    let t = cache.get(off);
     if (!t) {
       t = new Uint8Array(this.clusterSize);
       preadFull(this.fd, t, off);
-      this.l2Cache.set(off, t);
+      cache.set(off, t);
     }
     return t;
   }
@@ -438,15 +441,7 @@ export class Qcow2Image implements DiskImage {
 
   // --- Refcounts ----------------------------------------------------------------------------------------------
 
-  private loadRefBlock(off: number): Uint8Array {
-    let t = this.refCache.get(off);
-    if (!t) {
-      t = new Uint8Array(this.clusterSize);
-      preadFull(this.fd, t, off);
-      this.refCache.set(off, t);
-    }
-    return t;
-  }
+  private loadRefBlock(off: number): Uint8Array { return this.loadMetadata(this.refCache, off); }
 
   private refTableEntries(): number { return this.refTable.length / 8; }
 
