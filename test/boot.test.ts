@@ -3,10 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { runScript } from './guest-harness.ts';
 
-const bin = join(import.meta.dirname, '..', 'bin', 'trapeze');
 
 /** Markers around each answer make the output easy to pick apart from the echo of the commands. */
 const SCRIPT = [
@@ -22,18 +20,7 @@ const SCRIPT = [
   '',
 ].join('\n');
 
-function boot(): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const p = spawn(process.execPath, [bin, 'run', '--memory', '256'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.stdin.end(SCRIPT);
-    const timer = setTimeout(() => p.kill('SIGKILL'), 20 * 60_000);
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err, seconds: (Date.now() - t0) / 1000 }); });
-  });
-}
+const boot = () => runScript(['--memory', '256'], SCRIPT, 20 * 60_000);
 
 test('Debian 686 kernel boots to a shell, runs commands and powers off', { timeout: 21 * 60_000 }, async (t) => {
   const r = await boot();

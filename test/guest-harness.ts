@@ -172,3 +172,21 @@ export function defaultGuestFiles(): { kernel: string; initrd: string } | null {
   const kernel = get('kernel'), initrd = get('initrd');
   return r.status === 0 && kernel && initrd ? { kernel, initrd } : null;
 }
+
+/**
+ * Boots `trapeze run ARGS` with SCRIPT as the whole console input (the VM holds typed input until the
+ * guest's shell listens) and waits for the VM to exit; SIGKILL after `killAfterMs`. For tests that type a
+ * fixed script and read its `key=value` answers; `Guest` is the one for command-at-a-time dialogues.
+ */
+export function runScript(args: string[], script: string, killAfterMs: number, trapeze = bin): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const p = spawn(process.execPath, [trapeze, 'run', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.stdin.end(script);
+    const timer = setTimeout(() => p.kill('SIGKILL'), killAfterMs);
+    p.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err, seconds: (Date.now() - t0) / 1000 }); });
+  });
+}

@@ -8,7 +8,8 @@ import { mkdtempSync, closeSync, openSync, ftruncateSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { runScript } from './guest-harness.ts';
 import { IoBus } from '../src/machine/io-bus.ts';
 import { IrqLine, type IrqSink } from '../src/machine/irq.ts';
 import { PciBus, CMD_IO, CMD_BUS_MASTER, PCI_COMMAND } from '../src/machine/pci.ts';
@@ -357,17 +358,8 @@ test('Debian\'s ata_piix finds the disk and moves 16 MiB through /dev/sda on a q
   const bin = process.env.TRAPEZE_BIN ?? join(import.meta.dirname, '..', 'bin', 'trapeze');
   const img = join(dir, 'boot.qcow2');
   createQcow2(img, { size: 64 << 20 });
-  const t0 = Date.now();
-  const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, [bin, 'run', '--memory', '256', '--drive', `file=${img},format=qcow2,if=ide`], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.stdin.end(BOOT_SCRIPT);
-    const timer = setTimeout(() => p.kill('SIGKILL'), 14 * 60_000);
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
-  });
-  t.diagnostic(`boot and commands took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const r = await runScript(['--memory', '256', '--drive', `file=${img},format=qcow2,if=ide`], BOOT_SCRIPT, 14 * 60_000, bin);
+  t.diagnostic(`boot and commands took ${r.seconds.toFixed(0)} s`);
   if (/archive unreachable/i.test(r.err)) { t.skip('Debian archive unreachable: the default guest could not be fetched'); return; }
   assert.equal(r.code, 0, `exit status; stderr: ${r.err.slice(-2000)}\nlast output: ${r.out.slice(-3000)}`);
   const lines = r.out.split(/\r?\n/);

@@ -7,14 +7,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { runScript } from './guest-harness.ts';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Qcow2Image, createQcow2 } from '../src/backends/disk/qcow2.ts';
 
-const bin = join(import.meta.dirname, '..', 'bin', 'trapeze');
 const MiB = 1 << 20;
 
 /** Each answer is `key=value` on its own line; computed values ($((…))) cannot be confused with the echoed command. */
@@ -53,17 +53,8 @@ test('Debian boots with virtio-blk, virtio-rng and virtio-console and moves 16 M
   truncateSync(img, 48 * MiB);
   const qimg = join(dir, 'disk.qcow2');
   createQcow2(qimg, { size: 24 * MiB });
-  const t0 = Date.now();
-  const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, [bin, 'run', '--memory', '256', '--drive', `file=${img},format=raw,if=virtio`, '--drive', `file=${qimg},format=qcow2,if=virtio`, '--virtio-rng', '--virtio-console'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.stdin.end(SCRIPT);
-    const timer = setTimeout(() => p.kill('SIGKILL'), 20 * 60_000);
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
-  });
-  t.diagnostic(`boot and commands took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const r = await runScript(['--memory', '256', '--drive', `file=${img},format=raw,if=virtio`, '--drive', `file=${qimg},format=qcow2,if=virtio`, '--virtio-rng', '--virtio-console'], SCRIPT, 20 * 60_000);
+  t.diagnostic(`boot and commands took ${r.seconds.toFixed(0)} s`);
   if (/archive unreachable/i.test(r.err)) { t.skip('Debian archive unreachable: the default guest could not be fetched'); return; }
   assert.equal(r.code, 0, `exit status; stderr: ${r.err.slice(-2000)}\nlast output: ${r.out.slice(-3000)}`);
   const lines = r.out.split(/\r?\n/);
