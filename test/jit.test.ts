@@ -221,6 +221,75 @@ test(`jit: random byte streams run alike on the interpreter and the JIT (${STREA
   assert.ok(translated > STREAMS / 4, `only ${translated} units translated`);
 });
 
+/**
+ * Random straight-line sequences of flag producers (ALU, ADC/SBB, INC/DEC, shifts, rotates, IMUL, NEG)
+ * and flag consumers (Jcc, SETcc, CMOVcc, ADC, PUSHFD, a call-out), optionally looped and ending in a
+ * faulting load: the flags a unit keeps in locals must reach the CPU exactly at exits, loops, call-outs
+ * and faults.
+ */
+function flagProgram(rng: Rng, loop: boolean): Uint8Array {
+  const regs = [0, 2, 3, 5, 6, 7]; // not ECX (shift counts) or ESP
+  const out: number[] = [];
+  const insn = (): number[] => {
+    const r = rng.pick(regs), s = rng.pick(regs), alu = rng.int(8), cc = rng.int(16);
+    switch (rng.int(17)) {
+      case 0: return [(alu << 3) | 1, 0xc0 | (s << 3) | r];
+      case 1: return [(alu << 3) | 0, 0xc0 | (rng.int(8) << 3) | rng.int(4)];
+      case 2: return [0x83, 0xc0 | (alu << 3) | r, rng.pick([0, 1, 0x7f, 0x80, 0xff, rng.byte()])];
+      case 3: { const v = rng.pick([0, 0x7fffffff, 0x80000000, 0xffffffff, rng.u32()]); return [0x81, 0xc0 | (alu << 3) | r, v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]; }
+      case 4: return [rng.chance(0.5) ? 0x40 + r : 0x48 + r];
+      case 5: return [0xc1, 0xc0 | (rng.pick([4, 5, 7, 0, 1]) << 3) | r, rng.pick([0, 1, 31, 32, 33, rng.int(40)])];
+      case 6: return [0xd1, 0xc0 | (rng.pick([4, 5, 7, 0, 1]) << 3) | r];
+      case 7: return [0xd3, 0xc0 | (rng.pick([4, 5, 7]) << 3) | r];
+      case 8: return [0x0f, 0xaf, 0xc0 | (r << 3) | s];
+      case 9: return [0xf7, 0xc0 | (rng.pick([2, 3]) << 3) | r];
+      case 10: return [0x85, 0xc0 | (s << 3) | r];
+      case 11: return [0x0f, 0x90 + cc, 0xc0 | rng.int(4)];
+      case 12: return [0x0f, 0x40 + cc, 0xc0 | (r << 3) | s];
+      case 13: return [0x9c, 0x58 + r]; // PUSHFD (a call-out) / POP r32
+      case 14: return [0x66, 0xc1, 0xc0 | (rng.pick([4, 5, 7]) << 3) | r, rng.int(20)];
+      case 15: return rng.chance(0.5) ? [0xb1, rng.int(40)] // MOV CL, imm8: shift counts, 0 included
+        : rng.pick([[0x66, (alu << 3) | 1, 0xc0 | (s << 3) | r], [0x66, 0x83, 0xc0 | (alu << 3) | r, rng.byte()], [0x66, 0x40 + rng.int(16)], [0x66, 0xf7, 0xc0 | (rng.int(4) << 3) | r, 0x00, 0x80]]);
+      default: return [0x0f, 0xa3, 0xc0 | (s << 3) | r]; // BT (a call-out that reads and sets CF)
+    }
+  };
+  for (let n = 4 + rng.int(24); n > 0; n--) {
+    if (rng.chance(0.15)) {
+      // Jcc over the next instruction: both sides continue in the unit.
+      const next = insn();
+      out.push(0x70 + rng.int(16), next.length, ...next);
+    } else out.push(...insn());
+  }
+  if (loop) {
+    // dec dword [DATA] / jnz CODE: the unit loops back to its entry while the counter runs down.
+    out.push(0xff, 0x0d, ...[0, 0, 0x20, 0]);
+    const rel = CODE - (CODE + out.length + 6);
+    out.push(0x0f, 0x85, rel & 0xff, (rel >>> 8) & 0xff, (rel >>> 16) & 0xff, (rel >>> 24) & 0xff);
+  }
+  // Half end in a #PF (a load from unmapped memory), half in INT3.
+  if (rng.chance(0.5)) out.push(0x8b, 0x05, 0, 0, 0xf0, 0x3f); else out.push(0xcc);
+  return Uint8Array.from(out);
+}
+
+test('jit: random flag producer/consumer sequences match the interpreter (loops, call-outs, faults)', () => {
+  const rng = new Rng(SEED ^ 0x5a5a);
+  for (let s = 0; s < 1500; s++) {
+    const loop = rng.chance(0.4);
+    const code = flagProgram(rng, loop);
+    const regs: number[] = [];
+    for (let i = 0; i < 8; i++) regs.push(rng.pick([0, 1, 0x7fffffff, 0x80000000, 0xffffffff, rng.u32()]));
+    regs[4] = STACK + 0x8000;
+    const eflags = (rng.u32() & 0x8d5) | 0x202;
+    const count = 1 + rng.int(5);
+    const setup = (t: UserTestCpu) => t.writeMem(DATA, Uint8Array.of(count, 0, 0, 0));
+    const a = runProgram(code, 'interp', { regs, eflags, setup });
+    assert.ok(a.event, `program ${s} did not end`);
+    for (const slice of [100_000, 3]) {
+      assertSame(a, runProgram(code, 'jit', { regs, eflags, setup, hot: 1, slice }), `program ${s} slice ${slice} (${Buffer.from(code).toString('hex')})`);
+    }
+  }
+});
+
 test(`jit: single-instruction differential against the host CPU (${CASES} cases, seed ${SEED})`, { timeout: 30 * 60_000 }, async () => {
   const jits: Jit[] = [];
   const rep = await runDiff({

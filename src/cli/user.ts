@@ -1,4 +1,5 @@
 // `trapeze user`: run a static Linux i386 executable on the vCPU with emulated system calls (like qemu-i386).
+import { setFlagsFromString } from 'node:v8';
 import type { Command } from './commands.ts';
 import { UserError } from './errors.ts';
 import { ElfError, runUser } from '../user/process.ts';
@@ -11,7 +12,8 @@ of the host's files. The exit status is the program's (128+N when it dies of sig
 options:
   --mem MIB   process memory in MiB (default 1024; at most 3072)
   --strace    trace every system call on stderr (also: TRAPEZE_STRACE=1)
-  --stats     print the instruction count and speed on stderr at exit
+  --cpu ENGINE  interp (the interpreter, default) or jit (the binary translator)
+  --stats     print the instruction count and speed on stderr at exit (and the translator's statistics)
 `;
 
 export const userCommand: Command = {
@@ -21,6 +23,7 @@ export const userCommand: Command = {
     let mem = 1024;
     let strace = process.env.TRAPEZE_STRACE === '1';
     let stats = false;
+    let cpu: 'interp' | 'jit' = 'interp';
     let i = 0;
     // Options end at the first non-option: everything after the ELF belongs to the guest program.
     for (; i < args.length && args[i].startsWith('-'); i++) {
@@ -29,6 +32,11 @@ export const userCommand: Command = {
       if (a === '--') { i++; break; }
       if (a === '--strace') strace = true;
       else if (a === '--stats') stats = true;
+      else if (a === '--cpu' || a.startsWith('--cpu=')) {
+        const v = a === '--cpu' ? args[++i] : a.slice(6);
+        if (v !== 'interp' && v !== 'jit') throw new UserError(`--cpu takes interp or jit, not '${v}'`);
+        cpu = v;
+      }
       else if (a === '--mem' || a.startsWith('--mem=')) {
         const v = a === '--mem' ? args[++i] : a.slice(6);
         mem = Number(v);
@@ -38,9 +46,11 @@ export const userCommand: Command = {
     const path = args[i];
     if (path === undefined) { process.stderr.write(HELP); return 2; }
     const env = Object.entries(process.env).filter(([k]) => !k.startsWith('TRAPEZE_')).map(([k, v]) => `${k}=${v}`);
+    // Same V8 tuning as `trapeze run --cpu jit` (see the comment there).
+    if (cpu === 'jit') setFlagsFromString('--interrupt-budget=8192');
     let result;
     try {
-      result = runUser({ path, argv: args.slice(i), env, memBytes: mem * 1024 * 1024, strace });
+      result = runUser({ path, argv: args.slice(i), env, memBytes: mem * 1024 * 1024, strace, cpu });
     } catch (e) {
       if (e instanceof ElfError) throw new UserError(`${path}: ${e.message}`);
       if ((e as { code?: string }).code === 'ENOENT' && (e as { path?: string }).path !== undefined) throw new UserError(`${path}: no such file`);
@@ -49,6 +59,7 @@ export const userCommand: Command = {
     if (stats) {
       const mips = result.instructions / result.seconds / 1e6;
       process.stderr.write(`trapeze: ${result.instructions} instructions in ${result.seconds.toFixed(3)} s (${mips.toFixed(1)} MIPS), exit status ${result.status}\n`);
+      if (result.jitReport) process.stderr.write(result.jitReport);
     }
     return result.status;
   },

@@ -7,9 +7,13 @@
 //   back (WB) at every exit, before every call into the interpreter, and in the catch block when an
 //   inline access faults. Inline code commits registers only after the last point where the instruction
 //   can fault, so at a fault the locals hold exactly the state before the faulting instruction.
-// - Arithmetic flags are stored into the CPU's lazy-flag fields as the interpreter's handlers store them
-//   (so a fault, a call-out or an exit never has to reconstruct them); the operands are also kept in the
-//   locals fa/fb/fr, so a Jcc/SETcc/CMOVcc later in the unit evaluates its condition without reading c.
+// - Arithmetic flags stay in locals while the unit runs: fa/fb/fr (operands and result of the last
+//   flag-setting operation, whose kind the generator knows), fc (its carry in) and fx (flags given
+//   explicitly: CF/OF of a rotate, CF kept by INC/DEC, CF/OF/AF of a shift). The generator knows at every
+//   point which flags are where (FlagState); `fs` holds the same as a number at run time. A Jcc/SETcc/
+//   CMOVcc evaluates its condition from the locals; nothing is written to the CPU's lazy-flag fields until
+//   the unit leaves, calls the interpreter, loops or faults (syncFlags), so flags overwritten before
+//   they are read cost a few register moves.
 // - `i` is the index of the instruction being executed and `n` the instructions completed by earlier
 //   iterations of a self-loop. The catch block sets c.prevEip = EIPS[i] and J.faultDone = n + i and
 //   rethrows; the dispatcher then restores EIP and delivers the exception as the interpreter's run() does.
@@ -17,6 +21,8 @@
 //   the instruction: the handlers see exactly the decode state (prefixes, prevEip, eip) they expect.
 
 import type { Insn } from './decode.ts';
+import type { CPU } from '../cpu/cpu.ts';
+import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
 import { ARITH, CF, IF, OF, PF, SF, ZF, AF } from '../cpu/constants.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
@@ -59,7 +65,39 @@ export interface UnitContext {
   csLimit: number;
 }
 
-type Known = null | { k: 'add' | 'sub' | 'logic' | 'inc' | 'dec'; bits: number };
+/**
+ * Where the arithmetic flags are at a point of a unit. Flags in `lazy` follow from the locals fa/fb/fr/fc
+ * as the interpreter's lazy state of operation `op` (LZ_*) on `bits`-bit operands; flags in `expl` are the
+ * same bits of the local fx; the others are in the CPU (c.flags or its own pending lazy state), untouched
+ * since the unit started or last synchronised. lazy and expl never overlap; lazy is nonzero only after an
+ * operation that set every arithmetic flag, so then lazy | expl === ARITH.
+ */
+interface FlagState { op: number; bits: number; lazy: number; expl: number }
+const FLAGS_IN_CPU: FlagState = { op: 0, bits: 32, lazy: 0, expl: 0 };
+
+/** The run-time form of a FlagState (the local `fs`): 0 when every flag is in the CPU. */
+function encodeFlags(f: FlagState): number {
+  if (f.lazy === 0 && f.expl === 0) return 0;
+  return f.op | ((f.bits === 8 ? 0 : f.bits === 16 ? 1 : 2) << 3) | (f.lazy << 5) | (f.expl << 17);
+}
+
+/**
+ * Writes the flags a unit holds in locals (state `fs`, see FlagState) into the CPU's lazy-flag fields, as
+ * the interpreter's handlers would have left them. Called at unit exits, before monitor calls, at loop back
+ * edges and when an inline access faults.
+ */
+export function syncFlags(c: CPU, fs: number, fa: number, fb: number, fr: number, fx: number, fc: number): void {
+  const lazy = (fs >> 5) & 0xfff, expl = (fs >> 17) & 0xfff;
+  // Flags in neither set are still the CPU's own, possibly pending in its lazy fields, which are about
+  // to be replaced: fold them into c.flags first.
+  if ((lazy | expl) !== ARITH) c.materialize();
+  c.flags = (c.flags & ~expl) | (fx & expl);
+  if (lazy !== 0) {
+    const bc = (fs >> 3) & 3;
+    c.lzOp = fs & 7; c.lzA = fa; c.lzB = fb; c.lzRes = fr; c.lzCin = fc; c.lzBits = bc === 0 ? 8 : bc === 1 ? 16 : 32;
+  }
+  c.lzMask = lazy;
+}
 
 const MASKX = (bits: number) => (bits === 32 ? '>>> 0' : bits === 16 ? '& 0xffff' : '& 0xff');
 const MAXV = (bits: number) => (bits === 32 ? 0xffffffff : bits === 16 ? 0xffff : 0xff);
@@ -72,7 +110,7 @@ const MAXV = (bits: number) => (bits === 32 ? 0xffffffff : bits === 16 ? 0xffff 
 export class Gen {
   private out: string[] = [];
   private used = new Set<number>();
-  private known: Known = null;
+  private fl: FlagState = FLAGS_IN_CPU;
   private stores = false;
   /**
    * Chaining slots: every exit through the shared epilogue (a branch, a fall-through, a loop left for an
@@ -94,6 +132,14 @@ export class Gen {
     return i < 4 ? `${this.r(i)} = (r${i} & -256) | ${v};` : `${this.r(i - 4)} = (r${i - 4} & -65281) | (${v} << 8);`;
   }
   private wb(): string { return '/*WB*/'; }
+  /** Unsigned value of register i at operand size `bits`. */
+  private regR(i: number, bits: number): string {
+    return bits === 32 ? `(${this.r(i)} >>> 0)` : bits === 16 ? `(${this.r(i)} & 0xffff)` : this.get8(i);
+  }
+  /** Statement writing `v` (already masked to `bits`) to register i at operand size `bits`. */
+  private regW(i: number, bits: number, v: string): string {
+    return bits === 32 ? `${this.r(i)} = ${v} | 0;` : bits === 16 ? `${this.r(i)} = (r${i} & -65536) | ${v};` : this.set8(i, v);
+  }
 
   /**
    * Whether the unit is position-independent: every guest address it uses is written relative to `E`, the
@@ -139,65 +185,111 @@ export class Gen {
   private rmwLoad(size: number): void {
     const lim = 0x1000 - size;
     this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= ${lim}) h = th[l >>> 12] | (l & 0xfff); else { c.probeWrite(l, ${size}); h = -1; }`);
-    this.out.push(size === 1 ? 'v = h >= 0 ? pool[h] : c.readLin8(l);' : 'v = h >= 0 ? dv.getInt32(h, true) : c.readLin32(l);');
+    this.out.push(size === 1 ? 'v = h >= 0 ? pool[h] : c.readLin8(l);' : size === 2 ? 'v = h >= 0 ? dv.getUint16(h, true) : c.readLin16(l);' : 'v = h >= 0 ? dv.getInt32(h, true) : c.readLin32(l);');
   }
   private rmwStore(size: number, v: string): void {
     this.stores = true;
-    this.out.push(size === 1 ? `if (h >= 0) pool[h] = ${v}; else c.writeLin8(l, ${v});` : `if (h >= 0) dv.setInt32(h, ${v}, true); else c.writeLin32(l, ${v});`);
+    this.out.push(size === 1 ? `if (h >= 0) pool[h] = ${v}; else c.writeLin8(l, ${v});` : size === 2 ? `if (h >= 0) dv.setUint16(h, ${v}, true); else c.writeLin16(l, ${v});` : `if (h >= 0) dv.setInt32(h, ${v}, true); else c.writeLin32(l, ${v});`);
   }
 
   // --- flags ---
+  /** Records the new flag state (the generator's and the run-time `fs`). */
+  private setFlags(f: FlagState): void {
+    this.fl = f;
+    this.out.push(`fs = ${encodeFlags(f)};`);
+  }
+  /** Code that writes the flags held in locals into the CPU ('' when there are none); the state is unchanged. */
+  private syncCode(): string {
+    const code = encodeFlags(this.fl);
+    return code === 0 ? '' : `FS(c, ${code}, fa, fb, fr, fx, fc); fs = 0;`;
+  }
+  /** Writes the flags held in locals into the CPU here; from now on they are the CPU's. */
+  private syncNow(): void {
+    const s = this.syncCode();
+    if (s) this.out.push(s);
+    this.fl = FLAGS_IN_CPU;
+  }
+
+  /** ALU operation `op` (ADD OR ADC SBB AND SUB XOR CMP) of unsigned operand expressions a, b. */
   private alu(op: number, a: string, b: string, bits: number): void {
     const mx = MASKX(bits);
     const o = this.out;
-    o.push(`fa = ${a}; fb = ${b};`);
+    let lz: number;
     switch (op) {
-      case 0: o.push(`fr = (fa + fb) ${mx}; c.lzOp = 0;`); this.known = { k: 'add', bits }; break;
-      case 2: o.push(`t = c.getCF(); fr = (fa + fb + t) ${mx}; c.lzCin = t; c.lzOp = 1;`); this.known = null; break;
-      case 3: o.push(`t = c.getCF(); fr = (fa - fb - t) ${mx}; c.lzCin = t; c.lzOp = 3;`); this.known = null; break;
-      case 5: case 7: o.push(`fr = (fa - fb) ${mx}; c.lzOp = 2;`); this.known = { k: 'sub', bits }; break;
+      case 0: o.push(`fa = ${a}; fb = ${b}; fr = (fa + fb) ${mx};`); lz = LZ_ADD; break;
+      case 2: o.push(`t = ${this.cf01()}; fa = ${a}; fb = ${b}; fr = (fa + fb + t) ${mx}; fc = t;`); lz = LZ_ADC; break;
+      case 3: o.push(`t = ${this.cf01()}; fa = ${a}; fb = ${b}; fr = (fa - fb - t) ${mx}; fc = t;`); lz = LZ_SBB; break;
+      case 5: case 7: o.push(`fa = ${a}; fb = ${b}; fr = (fa - fb) ${mx};`); lz = LZ_SUB; break;
       default: {
         const js = op === 1 ? '|' : op === 4 ? '&' : '^';
-        o.push(`fr = (fa ${js} fb) ${mx}; c.lzOp = 4; c.lzRes = fr; c.lzBits = ${bits}; c.flags &= ${~ARITH}; c.lzMask = ${SF | ZF | PF};`);
-        this.known = { k: 'logic', bits };
-        return;
+        o.push(`fa = ${a}; fb = ${b}; fr = (fa ${js} fb) ${mx};`);
+        lz = LZ_LOGIC;
       }
     }
-    o.push(`c.lzA = fa; c.lzB = fb; c.lzRes = fr; c.lzBits = ${bits}; c.lzMask = ${ARITH};`);
+    this.setFlags({ op: lz, bits, lazy: ARITH, expl: 0 });
   }
+
+  /** Expression (0 or 1) for flag `f` (one bit) in the current state. */
+  private flag01(f: number): string {
+    const fl = this.fl;
+    const bit = 31 - Math.clz32(f);
+    if (fl.expl & f) return `((fx >>> ${bit}) & 1)`;
+    if (!(fl.lazy & f)) {
+      const get = f === CF ? 'getCF' : f === PF ? 'getPF' : f === AF ? 'getAF' : f === ZF ? 'getZF' : f === SF ? 'getSF' : 'getOF';
+      return f === CF ? 'c.getCF()' : `(c.${get}() !== 0 ? 1 : 0)`;
+    }
+    const sh = fl.bits - 1, M = MAXV(fl.bits);
+    const add = fl.op === LZ_ADD || fl.op === LZ_ADC;
+    switch (f) {
+      case CF:
+        if (fl.op === LZ_LOGIC) return '0';
+        if (fl.op === LZ_ADD) return `(fa + fb > ${M} ? 1 : 0)`;
+        if (fl.op === LZ_ADC) return `(fa + fb + fc > ${M} ? 1 : 0)`;
+        if (fl.op === LZ_SUB) return '(fa < fb ? 1 : 0)';
+        return '(fa < fb + fc ? 1 : 0)';
+      case ZF: return '(fr === 0 ? 1 : 0)';
+      case SF: return `((fr >>> ${sh}) & 1)`;
+      case PF: return '(PAR[fr & 0xff] >>> 2)';
+      case AF: return fl.op === LZ_LOGIC ? '0' : '(((fa ^ fb ^ fr) >>> 4) & 1)';
+      default:
+        if (fl.op === LZ_LOGIC) return '0';
+        return add ? `((((fa ^ fr) & (fb ^ fr)) >>> ${sh}) & 1)` : `((((fa ^ fb) & (fa ^ fr)) >>> ${sh}) & 1)`;
+    }
+  }
+  /** Expression (0 or 1) for CF in the current state. */
+  private cf01(): string { return this.flag01(CF); }
 
   /** JS boolean expression for condition code cc (SDM vol. 1 Table B-1). */
   private cond(cc: number): string {
-    const k = this.known;
+    const fl = this.fl;
     const neg = (cc & 1) === 1;
-    let e: string | null = null;
-    if (k) {
-      const sh = k.bits - 1, M = MAXV(k.bits);
-      const S = `((fr >>> ${sh}) & 1)`;
-      const Z = 'fr === 0';
-      const P = 'PAR[fr & 0xff] !== 0';
-      let O: string, C: string;
-      switch (k.k) {
-        case 'sub': O = `((((fa ^ fb) & (fa ^ fr)) >>> ${sh}) & 1)`; C = 'fa < fb'; break;
-        case 'add': O = `((((fa ^ fr) & (fb ^ fr)) >>> ${sh}) & 1)`; C = `fa + fb > ${M}`; break;
-        case 'inc': O = `((((fa ^ fr) & (1 ^ fr)) >>> ${sh}) & 1)`; C = '(c.flags & 1) !== 0'; break;
-        case 'dec': O = `((((fa ^ 1) & (fa ^ fr)) >>> ${sh}) & 1)`; C = '(c.flags & 1) !== 0'; break;
-        default: O = '0'; C = 'false'; break;
-      }
-      const s = 32 - k.bits;
+    if (fl.lazy === 0 && fl.expl === 0) return `(c.cond(${cc}))`;
+    let e: string;
+    if (fl.lazy === ARITH && fl.op === LZ_SUB && (cc >> 1) !== 0 && (cc >> 1) !== 4 && (cc >> 1) !== 5) {
+      // After CMP/SUB every condition but O, S and P is a comparison of the (unsigned, masked) operands.
+      const s = 32 - fl.bits;
       switch (cc >> 1) {
-        case 0: e = `${O} !== 0`; break;
-        case 1: e = C; break;
-        case 2: e = Z; break;
-        case 3: e = k.k === 'sub' ? 'fa <= fb' : `(${C} || ${Z})`; break;
-        case 4: e = `${S} !== 0`; break;
-        case 5: e = P; break;
-        case 6: e = k.k === 'sub' ? (s ? `(fa << ${s}) < (fb << ${s})` : '(fa | 0) < (fb | 0)') : `${S} !== ${O}`; break;
-        default: e = k.k === 'sub' ? (s ? `(fa << ${s}) <= (fb << ${s})` : '(fa | 0) <= (fb | 0)') : `(${Z} || ${S} !== ${O})`; break;
+        case 1: e = 'fa < fb'; break;
+        case 2: e = 'fa === fb'; break;
+        case 3: e = 'fa <= fb'; break;
+        case 6: e = s ? `(fa << ${s}) < (fb << ${s})` : '(fa | 0) < (fb | 0)'; break;
+        default: e = s ? `(fa << ${s}) <= (fb << ${s})` : '(fa | 0) <= (fb | 0)'; break;
       }
-      return neg ? `(!(${e}))` : `(${e})`;
+    } else {
+      const f = (x: number) => this.flag01(x);
+      const z = fl.lazy & ZF ? 'fr === 0' : `${f(ZF)} !== 0`;
+      switch (cc >> 1) {
+        case 0: e = `${f(OF)} !== 0`; break;
+        case 1: e = `${f(CF)} !== 0`; break;
+        case 2: e = z; break;
+        case 3: e = `(${f(CF)} !== 0 || ${z})`; break;
+        case 4: e = `${f(SF)} !== 0`; break;
+        case 5: e = fl.lazy & PF ? 'PAR[fr & 0xff] !== 0' : `${f(PF)} !== 0`; break;
+        case 6: e = `${f(SF)} !== ${f(OF)}`; break;
+        default: e = `(${z} || ${f(SF)} !== ${f(OF)})`; break;
+      }
     }
-    return `(c.cond(${cc}))`;
+    return neg ? `(!(${e}))` : `(${e})`;
   }
 
   // --- unit structure ---
@@ -220,7 +312,8 @@ export class Gen {
   private jumpTo(idx: number, target: number, loop: boolean): string {
     if ((target >>> 0) > this.ctx.csLimit) return 'c.gp(0);';
     if (loop && target === this.ctx.entry) {
-      return `n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; J.ex = ${this.slots++}; break out;`;
+      // The loop head expects every flag in the CPU.
+      return `${this.syncCode()} n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; J.ex = ${this.slots++}; break out;`;
     }
     return this.exit(idx, this.abs(target), EXIT_BRANCH);
   }
@@ -228,7 +321,7 @@ export class Gen {
   /** Calls the interpreter for d. `last`: the unit ends after it. */
   callout(d: Insn, idx: number, last: boolean): void {
     this.callouts++;
-    this.known = null;
+    this.syncNow();
     const next = (d.eip + d.len) | 0;
     this.out.push(`${this.wb()} w = 0; c.eip = ${this.abs(d.eip)}; C[${d.op}]++; c.step();`);
     if (last) { this.out.push(`X[${d.op}]++; return n + ${idx + 1};`); return; }
@@ -279,8 +372,8 @@ export class Gen {
         if (reg === 4) o.push(cnt < 16 ? `fr = (fa << ${cnt}) & 0xffff; t = (fa >>> ${16 - cnt}) & 1;` : `fr = 0; t = ${cnt === 16 ? 'fa & 1' : '0'};`, `t |= ((fr >>> 15) ^ t) ? ${OF} : 0;`);
         else if (reg === 5) o.push(cnt < 16 ? `fr = fa >>> ${cnt}; t = (fa >>> ${cnt - 1}) & 1;` : `fr = 0; t = ${cnt === 16 ? '(fa >>> 15) & 1' : '0'};`, `t |= (fa & 0x8000) ? ${OF} : 0;`);
         else o.push('fb = (fa << 16) >> 16;', cnt < 16 ? `fr = (fb >> ${cnt}) & 0xffff; t = (fb >> ${cnt - 1}) & 1;` : 'fr = (fb >> 31) & 0xffff; t = fb < 0 ? 1 : 0;');
-        o.push(`c.lzOp = 4; c.lzRes = fr; c.lzBits = 16; c.flags = (c.flags & ${~ARITH}) | t | ${AF}; c.lzMask = ${SF | ZF | PF}; r${rmr} = (r${rmr} & -65536) | fr;`);
-        this.known = null;
+        o.push(`fx = t | ${AF}; r${rmr} = (r${rmr} & -65536) | fr;`);
+        this.setFlags({ op: LZ_LOGIC, bits: 16, lazy: SF | ZF | PF, expl: CF | OF | AF });
         return this.done(idx, next);
       }
       if (op === 0xc7 && reg === 0) {
@@ -289,56 +382,60 @@ export class Gen {
         else { this.lin(this.segOf(d), this.ea(d), 2, true); this.store(2, imm); }
         return this.done(idx, next);
       }
-      return 'no';
+      // The ALU families below take 16-bit operands as well; everything else 16-bit is a monitor call.
+      if (!((op < 0x40 && (op & 7) < 6) || (op >= 0x80 && op <= 0x85) || op === 0xa8 || op === 0xa9 || (op >= 0x40 && op <= 0x4f) ||
+        (op === 0xf7 && reg <= 3) || (op === 0xff && reg <= 1))) return 'no';
     }
+    const vbits = d.os32 ? 32 : 16; // the operand size of the 'v' (word/dword) forms
     // ALU 00-3D: op Eb,Gb / Ev,Gv / Gb,Eb / Gv,Ev / AL,Ib / eAX,Iv
     if (op < 0x40 && (op & 7) < 6) {
       const alu = op >> 3, form = op & 7, cmp = alu === 7;
-      const bits = form & 1 ? 32 : 8, size = bits >> 3;
-      const R = (i: number) => (bits === 32 ? `(${this.r(i)} >>> 0)` : this.get8(i));
-      const W = (i: number) => (bits === 32 ? `${this.r(i)} = fr | 0;` : this.set8(i, 'fr'));
+      const bits = form & 1 ? vbits : 8, size = bits >> 3;
+      const R = (i: number) => this.regR(i, bits);
+      const W = (i: number) => this.regW(i, bits, 'fr');
+      const V = bits === 32 ? 'v >>> 0' : 'v';
       if (form >= 4) {
-        this.alu(alu, bits === 32 ? R(0) : this.get8(0), String(bits === 32 ? d.imm >>> 0 : d.imm & 0xff), bits);
+        this.alu(alu, R(0), String(d.imm & MAXV(bits)) + (bits === 32 ? ' >>> 0' : ''), bits);
         if (!cmp) o.push(W(0));
       } else if (form < 2) {
         if (!mem) { this.alu(alu, R(rmr), R(reg), bits); if (!cmp) o.push(W(rmr)); }
-        else if (cmp) { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(alu, bits === 32 ? 'v >>> 0' : 'v', R(reg), bits); }
-        else { this.lin(this.segOf(d), this.ea(d), size, true); this.rmwLoad(size); this.alu(alu, bits === 32 ? 'v >>> 0' : 'v', R(reg), bits); this.rmwStore(size, 'fr'); }
+        else if (cmp) { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(alu, V, R(reg), bits); }
+        else { this.lin(this.segOf(d), this.ea(d), size, true); this.rmwLoad(size); this.alu(alu, V, R(reg), bits); this.rmwStore(size, 'fr'); }
       } else {
         if (!mem) this.alu(alu, R(reg), R(rmr), bits);
-        else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(alu, R(reg), bits === 32 ? 'v >>> 0' : 'v', bits); }
+        else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(alu, R(reg), V, bits); }
         if (!cmp) o.push(W(reg));
       }
       return this.done(idx, next);
     }
     if (op === 0x80 || op === 0x81 || op === 0x82 || op === 0x83) {
-      const bits = op === 0x81 || op === 0x83 ? 32 : 8, size = bits >> 3;
-      const imm = String(bits === 32 ? d.imm >>> 0 : d.imm & 0xff);
+      const bits = op === 0x81 || op === 0x83 ? vbits : 8, size = bits >> 3;
+      const imm = String(bits === 32 ? d.imm >>> 0 : d.imm & MAXV(bits));
+      const V = bits === 32 ? 'v >>> 0' : 'v';
       if (!mem) {
-        this.alu(reg, bits === 32 ? `(${this.r(rmr)} >>> 0)` : this.get8(rmr), imm, bits);
-        if (reg !== 7) o.push(bits === 32 ? `${this.r(rmr)} = fr | 0;` : this.set8(rmr, 'fr'));
+        this.alu(reg, this.regR(rmr, bits), imm, bits);
+        if (reg !== 7) o.push(this.regW(rmr, bits, 'fr'));
       } else if (reg === 7) {
         this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`);
-        this.alu(7, bits === 32 ? 'v >>> 0' : 'v', imm, bits);
+        this.alu(7, V, imm, bits);
       } else {
         this.lin(this.segOf(d), this.ea(d), size, true); this.rmwLoad(size);
-        this.alu(reg, bits === 32 ? 'v >>> 0' : 'v', imm, bits); this.rmwStore(size, 'fr');
+        this.alu(reg, V, imm, bits); this.rmwStore(size, 'fr');
       }
       return this.done(idx, next);
     }
     if (op === 0x84 || op === 0x85 || op === 0xa8 || op === 0xa9) {
-      const bits = op & 1 ? 32 : 8, size = bits >> 3;
-      const R = (i: number) => (bits === 32 ? `(${this.r(i)} >>> 0)` : this.get8(i));
-      if (op >= 0xa8) this.alu(4, R(0), String(bits === 32 ? d.imm >>> 0 : d.imm & 0xff), bits);
+      const bits = op & 1 ? vbits : 8, size = bits >> 3;
+      const R = (i: number) => this.regR(i, bits);
+      if (op >= 0xa8) this.alu(4, R(0), String(bits === 32 ? d.imm >>> 0 : d.imm & MAXV(bits)), bits);
       else if (!mem) this.alu(4, R(rmr), R(reg), bits);
       else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(4, bits === 32 ? 'v >>> 0' : 'v', R(reg), bits); }
       return this.done(idx, next);
     }
     if (op >= 0x40 && op <= 0x4f) {
       const r = op & 7, isDec = op >= 0x48;
-      o.push(`t = ${this.cfExpr()}; fa = ${this.r(r)} >>> 0; fr = (fa ${isDec ? '-' : '+'} 1) >>> 0; c.flags = (c.flags & ${~CF}) | t;`);
-      o.push(`c.lzOp = ${isDec ? 2 : 0}; c.lzA = fa; c.lzB = 1; c.lzRes = fr; c.lzBits = 32; c.lzMask = ${ARITH & ~CF}; r${r} = fr | 0;`);
-      this.known = { k: isDec ? 'dec' : 'inc', bits: 32 };
+      o.push(`t = ${this.cf01()}; fa = ${this.regR(r, vbits)}; fb = 1; fr = (fa ${isDec ? '-' : '+'} 1) ${MASKX(vbits)}; fx = t; ${this.regW(r, vbits, 'fr')}`);
+      this.setFlags({ op: isDec ? LZ_SUB : LZ_ADD, bits: vbits, lazy: ARITH & ~CF, expl: CF });
       return this.done(idx, next);
     }
     if (op >= 0x50 && op <= 0x57 || op === 0x68 || op === 0x6a) {
@@ -411,14 +508,19 @@ export class Gen {
       if (reg === 4) body.push(`fa = ${dst}; fr = (fa << ${cnt}) >>> 0; t = (fa >>> (32 - ${cnt})) & 1; t |= ((fr >>> 31) ^ t) ? ${OF} : 0;`);
       else if (reg === 5) body.push(`fa = ${dst}; fr = fa >>> ${cnt}; t = ((fa >>> (${cnt} - 1)) & 1) | (fa < 0 ? ${OF} : 0);`);
       else body.push(`fa = ${dst}; fr = (fa >> ${cnt}) >>> 0; t = (fa >> (${cnt} - 1)) & 1;`);
-      body.push(`c.lzOp = 4; c.lzRes = fr; c.lzBits = 32; c.flags = (c.flags & ${~ARITH}) | t | ${AF}; c.lzMask = ${SF | ZF | PF};`);
-      if (cnt !== '0') {
-        if (op === 0xd3) o.push('if (k !== 0) {');
-        o.push(...body);
+      if (op === 0xd3) {
+        // A count of 0 (known only at run time) leaves every flag alone: the flags go to the CPU first, and
+        // a nonzero count writes its own there as the interpreter does.
+        this.syncNow();
+        o.push('if (k !== 0) {', ...body);
+        o.push(`c.lzOp = ${LZ_LOGIC}; c.lzRes = fr; c.lzBits = 32; c.flags = (c.flags & ${~ARITH}) | t | ${AF}; c.lzMask = ${SF | ZF | PF};`);
         if (mem) this.rmwStore(4, 'fr | 0'); else o.push(`${dst} = fr | 0;`);
-        if (op === 0xd3) o.push('}');
+        o.push('}');
+      } else if (cnt !== '0') { // a memory operand shifted by 0 is still probed for writing (above), nothing else
+        o.push(...body, `fx = t | ${AF};`);
+        if (mem) this.rmwStore(4, 'fr | 0'); else o.push(`${dst} = fr | 0;`);
+        this.setFlags({ op: LZ_LOGIC, bits: 32, lazy: SF | ZF | PF, expl: CF | OF | AF });
       }
-      this.known = null;
       return this.done(idx, next);
     }
     if ((op === 0xc1 || op === 0xd1) && reg <= 1 && !mem) {
@@ -426,10 +528,11 @@ export class Gen {
       const cnt = op === 0xd1 ? 1 : d.imm & 31;
       if (cnt === 0) return this.done(idx, next);
       const r = this.r(rmr);
-      if (reg === 0) o.push(`fr = (${r} << ${cnt}) | (${r} >>> ${32 - cnt}); t = fr & 1; t |= ((fr >>> 31) ^ t) ? ${OF} : 0;`);
-      else o.push(`fr = (${r} >>> ${cnt}) | (${r} << ${32 - cnt}); t = fr >>> 31; t |= (t ^ ((fr >>> 30) & 1)) ? ${OF} : 0;`);
-      o.push(`c.materialize(); c.flags = (c.flags & ${~(CF | OF)}) | t; ${r} = fr;`);
-      this.known = null;
+      if (reg === 0) o.push(`k = (${r} << ${cnt}) | (${r} >>> ${32 - cnt}); t = k & 1; t |= ((k >>> 31) ^ t) ? ${OF} : 0;`);
+      else o.push(`k = (${r} >>> ${cnt}) | (${r} << ${32 - cnt}); t = k >>> 31; t |= (t ^ ((k >>> 30) & 1)) ? ${OF} : 0;`);
+        o.push(`fx = (fx & ${~(CF | OF)}) | t; ${r} = k;`);
+      const fl = this.fl;
+      this.setFlags({ op: fl.op, bits: fl.bits, lazy: fl.lazy & ~(CF | OF), expl: fl.expl | CF | OF });
       return this.done(idx, next);
     }
     if (op === 0x1af) {
@@ -439,16 +542,16 @@ export class Gen {
       if (mem) { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`v = ${this.load(4)};`); b = 'v'; } else b = this.r(rmr);
       o.push(`fa = ${this.r(reg)}; fb = ${b}; fr = Math.imul(fa, fb); k = fa * fb;`);
       o.push(`t = (k >= -0x8000000000000 && k <= 0x8000000000000 ? k === fr : false) ? 0 : ${CF | OF}; r${reg} = fr;`);
-      o.push(`c.lzOp = 4; c.lzRes = fr >>> 0; c.lzBits = 32; c.flags = (c.flags & ${~ARITH}) | t; c.lzMask = ${SF | ZF | PF};`);
-      this.known = null;
+      o.push('fx = t;');
+      this.setFlags({ op: LZ_LOGIC, bits: 32, lazy: SF | ZF | PF, expl: CF | OF | AF });
       return this.done(idx, next);
     }
     if (op === 0xff && (reg <= 1 || reg === 6 || reg === 2 || reg === 4)) {
       if (reg <= 1) {
-        const ex = (a: string) => `t = ${this.cfExpr()}; fa = ${a} >>> 0; fr = (fa ${reg ? '-' : '+'} 1) >>> 0; c.flags = (c.flags & ${~CF}) | t; c.lzOp = ${reg ? 2 : 0}; c.lzA = fa; c.lzB = 1; c.lzRes = fr; c.lzBits = 32; c.lzMask = ${ARITH & ~CF};`;
-        if (!mem) o.push(ex(this.r(rmr)), `r${rmr} = fr | 0;`);
-        else { this.lin(this.segOf(d), this.ea(d), 4, true); this.rmwLoad(4); o.push(ex('v')); this.rmwStore(4, 'fr | 0'); }
-        this.known = { k: reg ? 'dec' : 'inc', bits: 32 };
+        const ex = (a: string) => `t = ${this.cf01()}; fa = ${a}; fb = 1; fr = (fa ${reg ? '-' : '+'} 1) ${MASKX(vbits)}; fx = t;`;
+        if (!mem) o.push(ex(this.regR(rmr, vbits)), this.regW(rmr, vbits, 'fr'));
+        else { this.lin(this.segOf(d), this.ea(d), vbits >> 3, true); this.rmwLoad(vbits >> 3); o.push(ex(vbits === 32 ? '(v >>> 0)' : 'v')); this.rmwStore(vbits >> 3, vbits === 32 ? 'fr | 0' : 'fr'); }
+        this.setFlags({ op: reg ? LZ_SUB : LZ_ADD, bits: vbits, lazy: ARITH & ~CF, expl: CF });
         return this.done(idx, next);
       }
       if (reg === 6 && !this.ctx.ss32) return 'no';
@@ -468,18 +571,20 @@ export class Gen {
       return 'end';
     }
     if (op === 0xf7 && reg <= 3) {
+      const bits = vbits, size = bits >> 3, V = bits === 32 ? 'v >>> 0' : 'v';
       if (reg <= 1) {
-        const imm = String(d.imm >>> 0);
-        if (!mem) this.alu(4, `(${this.r(rmr)} >>> 0)`, imm, 32);
-        else { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`v = ${this.load(4)};`); this.alu(4, 'v >>> 0', imm, 32); }
+        const imm = String(bits === 32 ? d.imm >>> 0 : d.imm & 0xffff);
+        if (!mem) this.alu(4, this.regR(rmr, bits), imm, bits);
+        else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(4, V, imm, bits); }
         return this.done(idx, next);
       }
       // NOT (no flags) / NEG (flags of 0 - x).
+      const not = bits === 32 ? '~' : '0xffff ^ ';
       if (!mem) {
-        if (reg === 2) o.push(`${this.r(rmr)} = ~r${rmr};`); else { this.alu(5, '0', `(${this.r(rmr)} >>> 0)`, 32); o.push(`r${rmr} = fr | 0;`); }
+        if (reg === 2) o.push(this.regW(rmr, bits, `(${not}${this.regR(rmr, bits)})`)); else { this.alu(5, '0', this.regR(rmr, bits), bits); o.push(this.regW(rmr, bits, 'fr')); }
       } else {
-        this.lin(this.segOf(d), this.ea(d), 4, true); this.rmwLoad(4);
-        if (reg === 2) this.rmwStore(4, '~v'); else { this.alu(5, '0', 'v >>> 0', 32); this.rmwStore(4, 'fr | 0'); }
+        this.lin(this.segOf(d), this.ea(d), size, true); this.rmwLoad(size);
+        if (reg === 2) this.rmwStore(size, `${not}v`); else { this.alu(5, '0', V, bits); this.rmwStore(size, bits === 32 ? 'fr | 0' : 'fr'); }
       }
       return this.done(idx, next);
     }
@@ -549,15 +654,6 @@ export class Gen {
     return 'cont';
   }
 
-  private cfExpr(): string {
-    const k = this.known;
-    if (k?.k === 'sub') return '(fa < fb ? 1 : 0)';
-    if (k?.k === 'add') return `(fa + fb > ${MAXV(k.bits)} ? 1 : 0)`;
-    if (k?.k === 'logic') return '0';
-    if (k?.k === 'inc' || k?.k === 'dec') return '(c.flags & 1)';
-    return 'c.getCF()';
-  }
-
   private push(val: string): void {
     // As push32: the value is read first (PUSH ESP pushes the old ESP), ESP changes after the store.
     this.out.push(`t = ${val};`);
@@ -577,16 +673,16 @@ export class Gen {
 const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
 ${decl}
 const E = c.eip;
-let i = 0, n = 0, w = 1, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, e = 0, q = 0, x = 0;
+let i = 0, n = 0, w = 1, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fc = 0, fs = 0, e = 0, q = 0, x = 0;
 try {
 out: {
 ${loop ? 'for (;;) {' : ''}
 ${body}
 ${loop ? '}' : ''}
 }
-${wb} c.eip = e; X[x]++; return n + q;
+${wb} if (fs !== 0) FS(c, fs, fa, fb, fr, fx, fc); c.eip = e; X[x]++; return n + q;
 } catch (err) {
-if (w) { ${wb} }
+if (w) { ${wb} if (fs !== 0) FS(c, fs, fa, fb, fr, fx, fc); }
 c.prevEip = ${this.pi ? '(E + EIPS[i]) | 0' : 'EIPS[i]'}; J.faultDone = n + i;
 throw err;
 }

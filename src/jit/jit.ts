@@ -7,7 +7,7 @@ import { CPU, CpuFault } from '../cpu/cpu.ts';
 import { CS, IF, TF } from '../cpu/constants.ts';
 import { names1, names2 } from '../cpu/optable.ts';
 import { decode, type Insn } from './decode.ts';
-import { EXIT_NAMES, Gen, safeCallout } from './codegen.ts';
+import { EXIT_NAMES, Gen, safeCallout, syncFlags } from './codegen.ts';
 
 /** A translated unit. */
 interface Unit {
@@ -120,6 +120,9 @@ export class Jit {
   readonly misses = new Float64Array(MISS_NAMES.length);
   private missReason = 0;
   readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, interpreted: 0, translateMs: 0 };
+
+  /** Called with each unit's entry EIP and generated source (debugging: see the code a block became). */
+  onTranslate: ((eip: number, src: string) => void) | null = null;
 
   /** Block-start executions before translation (HOT by default; tests use 1 to translate everything). */
   readonly hot: number;
@@ -281,9 +284,10 @@ export class Jit {
       g.fallOut(seq.length - 1, tail.next, (ld.op >= 0x70 && ld.op <= 0x7f) || (ld.op >= 0x180 && ld.op <= 0x18f));
     }
     const src = g.finish(loop);
+    this.onTranslate?.(entry, src);
     let fn: Unit['fn'];
     try {
-      fn = new Function('EIPS', 'PAR', 'X', 'C', src)(Int32Array.from(eips), PARITY, this.exits, this.callouts) as Unit['fn'];
+      fn = new Function('EIPS', 'PAR', 'X', 'C', 'FS', src)(Int32Array.from(eips), PARITY, this.exits, this.callouts, syncFlags) as Unit['fn'];
     } catch (e) {
       throw new Error(`jit: generated code does not compile (${(e as Error).message}):\n${src}`);
     }

@@ -6,6 +6,7 @@ import { readFileSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { resolve } from 'node:path';
 import { CPU } from '../cpu/cpu.ts';
+import { attachJit, type Jit } from '../jit/jit.ts';
 import { CS, DS, ES, FS, GS, SS, CR0_PE, CR4_OSFXSR, CR4_OSXMMEXCPT } from '../cpu/constants.ts';
 import { leaf1Edx } from '../cpu/cpuid.ts';
 import { loadSegment } from '../cpu/system.ts';
@@ -49,6 +50,8 @@ export interface UserOptions {
   strace?: boolean;
   /** Where runner messages (signals, strace, unknown syscalls) go. */
   log?: (line: string) => void;
+  /** vCPU engine: the interpreter (default) or the binary translator. */
+  cpu?: 'interp' | 'jit';
   cwd?: string;
 }
 
@@ -59,6 +62,8 @@ export interface UserResult {
   signal?: number;
   instructions: number;
   seconds: number;
+  /** The translator's statistics (`Jit.report()`), when it ran. */
+  jitReport?: string;
 }
 
 const SIGNAL_NAMES: Record<number, string> = {
@@ -79,6 +84,8 @@ function signalForVector(v: number): number {
 export class UserProcess {
   readonly as: AddressSpace;
   readonly cpu: CPU;
+  /** The binary translator running the program, with `cpu: 'jit'`. */
+  readonly jit: Jit | null;
   readonly fds: FdTable;
   readonly elf: Elf32;
   readonly exePath: string;
@@ -106,6 +113,7 @@ export class UserProcess {
     if (this.elf.interp) throw new ElfError(`${opts.path} is dynamically linked (interpreter ${this.elf.interp}); only static executables are supported (build with -static)`);
     this.as = new AddressSpace(opts.memBytes ?? 1 << 30);
     this.cpu = new CPU(this.as.mem);
+    this.jit = opts.cpu === 'jit' ? attachJit(this.cpu) : null;
     this.fds = new FdTable(opts.stdio ?? [0, 1, 2]);
     const bias = this.elf.type === ET_DYN ? ET_DYN_BASE : 0;
     this.loadSegments(file, bias);
@@ -256,7 +264,7 @@ export class UserProcess {
       c.run(1 << 22);
       if (c.halted && this.exitStatus === undefined) this.kill(11, 'HLT at CPL 3'); // HLT at CPL 3 is #GP on hardware
     }
-    return { status: this.exitStatus, signal: this.signal, instructions: c.instructions, seconds: (performance.now() - t0) / 1000 };
+    return { status: this.exitStatus, signal: this.signal, instructions: c.instructions, seconds: (performance.now() - t0) / 1000, jitReport: this.jit?.report() };
   }
 }
 
