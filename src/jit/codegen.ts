@@ -347,7 +347,7 @@ export class Gen {
     // LOCK: with one vCPU every instruction is atomic, so a valid LOCK changes nothing; the invalid uses
     // (#UD, decided by the interpreter's checkLockable) are left to the interpreter.
     if (d.lock && !(mem && d.os32 && ((op < 0x40 && (op & 7) < 2 && (op >> 3) !== 7) || ((op >= 0x80 && op <= 0x83) && reg !== 7) ||
-      (op === 0xff && reg <= 1) || (op === 0xf7 && (reg === 2 || reg === 3))))) return 'no';
+      (op === 0xff && reg <= 1) || (op === 0xf7 && (reg === 2 || reg === 3)) || (op === 0x1ba && reg >= 5)))) return 'no';
     if (op === 0x11f) return this.done(idx, next); // NOP r/m (0F 1F): computes nothing observable
     if (op === 0x90 && d.rep !== 0xf2) return this.done(idx, next);
     if (!d.os32) {
@@ -384,7 +384,7 @@ export class Gen {
       }
       // The ALU families below take 16-bit operands as well; everything else 16-bit is a monitor call.
       if (!((op < 0x40 && (op & 7) < 6) || (op >= 0x80 && op <= 0x85) || op === 0xa8 || op === 0xa9 || (op >= 0x40 && op <= 0x4f) ||
-        (op === 0xf7 && reg <= 3) || (op === 0xff && reg <= 1))) return 'no';
+        (op === 0xf7 && reg <= 3) || (op === 0xff && reg <= 1) || op === 0x1ba || op === 0x1a3 || op === 0x1ab || op === 0x1b3 || op === 0x1bb)) return 'no';
     }
     const vbits = d.os32 ? 32 : 16; // the operand size of the 'v' (word/dword) forms
     // ALU 00-3D: op Eb,Gb / Ev,Gv / Gb,Eb / Gv,Ev / AL,Ib / eAX,Iv
@@ -586,6 +586,26 @@ export class Gen {
         this.lin(this.segOf(d), this.ea(d), size, true); this.rmwLoad(size);
         if (reg === 2) this.rmwStore(size, `${not}v`); else { this.alu(5, '0', V, bits); this.rmwStore(size, bits === 32 ? 'fr | 0' : 'fr'); }
       }
+      return this.done(idx, next);
+    }
+    if ((op === 0x1ba && reg >= 4) || ((op === 0x1a3 || op === 0x1ab || op === 0x1b3 || op === 0x1bb) && !mem)) {
+      // BT/BTS/BTR/BTC: CF = the selected bit, every other flag kept (a partial write, like a rotate). The
+      // register-offset forms with a memory operand address a bit string and stay monitor calls.
+      const bits = vbits, size = bits >> 3;
+      const kind = op === 0x1ba ? reg - 4 : op === 0x1a3 ? 0 : op === 0x1ab ? 1 : op === 0x1b3 ? 2 : 3;
+      const bit = op === 0x1ba ? String(d.imm & (bits - 1)) : `(${this.r(reg)} & ${bits - 1})`;
+      const upd = (x: string) => (kind === 1 ? `(${x} | (1 << ${bit}))` : kind === 2 ? `(${x} & ~(1 << ${bit}))` : `(${x} ^ (1 << ${bit}))`) + (bits === 16 ? ' & 0xffff' : '');
+      if (!mem) {
+        o.push(`k = ${this.regR(rmr, bits)}; t = (k >>> ${bit}) & 1;`);
+        if (kind !== 0) o.push(this.regW(rmr, bits, `(${upd('k')})`));
+      } else {
+        this.lin(this.segOf(d), this.ea(d), size, kind !== 0);
+        if (kind !== 0) { this.rmwLoad(size); o.push(`t = (v >>> ${bit}) & 1;`); this.rmwStore(size, upd('v')); }
+        else o.push(`v = ${this.load(size)}; t = (v >>> ${bit}) & 1;`);
+      }
+      o.push(`fx = (fx & ${~CF}) | t;`);
+      const fl = this.fl;
+      this.setFlags({ op: fl.op, bits: fl.bits, lazy: fl.lazy & ~CF, expl: fl.expl | CF });
       return this.done(idx, next);
     }
     if (op >= 0x1b6 && op <= 0x1bf && (op & 7) >= 6) {

@@ -34,6 +34,11 @@ interface Unit {
    * Mode, CPL, CS base and limit cannot change at a chainable exit, so they need no check.
    */
   succ: (Unit | null)[];
+  /**
+   * The successor before the last one, per slot: a RET or indirect jump alternates between a few targets
+   * (a function called from two places), and a one-entry cache would miss on every switch.
+   */
+  alt: (Unit | null)[];
   /** Set when the unit is dropped (invalidation, flush): links to it are no longer followed. */
   dead: boolean;
   /** Another live unit starting at the same host offset under a different key (e.g. another mode). */
@@ -139,7 +144,7 @@ export class Jit {
 
   /** Drops every unit (capacity, or explicit). */
   flush(): void {
-    for (const us of this.frameUnits.values()) for (const u of us) kill(u);
+    for (const us of this.frameUnits.values()) for (const u of us) this.drop(u);
     this.table.fill(null);
     this.heat.fill(0);
     this.displaced.fill(0);
@@ -151,12 +156,19 @@ export class Jit {
     this.stats.flushes++;
   }
 
+  /** Drops a unit, keeping its run counts in the totals. */
+  private drop(u: Unit): void {
+    this.stats.unitRuns += u.runs;
+    this.stats.unitInsns += u.insns;
+    kill(u);
+  }
+
   /** A write reached host frame f, which holds translated code: drop its units and lift the protection. */
   invalidateFrame(f: number): void {
     const us = this.frameUnits.get(f);
     if (us) {
       for (const u of us) {
-        kill(u);
+        this.drop(u);
         this.byPhys.delete(u.phys);
         const s = slot(u.phys);
         if (this.table[s] === u) { this.table[s] = null; this.liveUnits--; }
@@ -301,7 +313,7 @@ export class Jit {
     const csBase = c.segBase[CS];
     const u: Unit = {
       fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi, hostPage: pageHost, off: phys & 0xfff,
-      succ: new Array<Unit | null>(g.slots).fill(null), dead: false, nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
+      succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), dead: false, nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
     };
     this.byPhys.set(phys, u);
     list.push(u);
@@ -364,15 +376,26 @@ export class Jit {
           if (prev !== null) {
             u = prev.succ[ex];
             const lin = (c.segBase[CS] + c.eip) | 0;
-            if (u !== null && !u.dead && (lin & 0xfff) === u.off && (u.pi || u.eip === c.eip) &&
-              (c.tlbFlags[lin >>> 12] & c.rdMask) !== 0 && c.tlbHost[lin >>> 12] === u.hostPage) {
+            // The host offset of CS:EIP through the TLB (-1 when the page is not readable there): a unit
+            // translated from those bytes has the same `phys`.
+            const phys = (c.tlbFlags[lin >>> 12] & c.rdMask) !== 0 ? c.tlbHost[lin >>> 12] | (lin & 0xfff) : -1;
+            if (u !== null && u.phys === phys && !u.dead && (u.pi || u.eip === c.eip)) {
               st.chained++;
             } else {
-              st.lookups++;
-              u = this.find(true);
-              // Linked only under the leaving unit's own key (which the current state has at a chainable
-              // exit), so following the link later needs no mode or CS check.
-              if (u !== null && u.mode === prev.mode && u.csBase === prev.csBase && u.csLimit === prev.csLimit) { prev.succ[ex] = u; st.links++; }
+              const a: Unit | null = prev.alt[ex];
+              if (a !== null && a.phys === phys && !a.dead && (a.pi || a.eip === c.eip)) {
+                prev.alt[ex] = u; prev.succ[ex] = a; u = a;
+                st.chained++;
+              } else {
+                st.lookups++;
+                const found = this.find(true);
+                // Linked only under the leaving unit's own key (which the current state has at a chainable
+                // exit), so following the link later needs no mode or CS check.
+                if (found !== null && found.mode === prev.mode && found.csBase === prev.csBase && found.csLimit === prev.csLimit) {
+                  prev.alt[ex] = u; prev.succ[ex] = found; st.links++;
+                }
+                u = found;
+              }
             }
           } else if (candidate) {
             st.lookups++;
@@ -391,10 +414,8 @@ export class Jit {
             const k = u.fn(c, this, budget - n - extra);
             inUnit = false;
             n += k;
-            st.unitRuns++;
             u.runs++;
             u.insns += k;
-            st.unitInsns += k;
             candidate = true;
             ex = this.ex;
             prev = ex >= 0 ? u : null;
@@ -440,8 +461,15 @@ export class Jit {
   }
 
   /** Human-readable statistics for `--stats`. */
+  /** The statistics with the run counts of the units still held (dropped ones are in `stats` already). */
+  totals(): JitStats {
+    const s = { ...this.stats };
+    for (const us of this.frameUnits.values()) for (const u of us) { s.unitRuns += u.runs; s.unitInsns += u.insns; }
+    return s;
+  }
+
   report(): string {
-    const s = this.stats;
+    const s = this.totals();
     const lines = [
       `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined) in ${s.translateMs.toFixed(0)} ms; ${this.heldUnits} held, ${this.liveUnits} in the lookup table`,
       `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units)`,
@@ -467,6 +495,7 @@ export class Jit {
 function kill(u: Unit): void {
   u.dead = true;
   u.succ.fill(null);
+  u.alt.fill(null);
 }
 
 function hex(v: number): string { return v.toString(16).padStart(2, '0'); }
