@@ -107,6 +107,13 @@ export class Jit {
    */
   private readonly byPhys = new Map<number, Unit>();
   private readonly codeFrames: Uint8Array;
+  /**
+   * Host offsets where no unit can start (the first instruction crosses into the next page, or is a lone
+   * monitor call such as IN or CLI). Remembered so that the heat counter does not bring them back every
+   * HOT visits, and so that the instruction after one is treated as a block start: otherwise a loop whose
+   * head crosses a page boundary ran entirely on the interpreter. Cleared on flushes and invalidations.
+   */
+  private readonly untranslatable = new Set<number>();
   /** Units in the hash table (reachable by dispatch). */
   private liveUnits = 0;
   /** Units still referenced from frameUnits (including ones displaced from the table): bounds memory. */
@@ -150,6 +157,7 @@ export class Jit {
     this.displaced.fill(0);
     this.frameUnits.clear();
     this.byPhys.clear();
+    this.untranslatable.clear();
     this.codeFrames.fill(0);
     this.liveUnits = 0;
     this.heldUnits = 0;
@@ -178,6 +186,7 @@ export class Jit {
       this.frameUnits.delete(f);
     }
     this.codeFrames[f] = 0;
+    this.untranslatable.clear();
     this.codeChanged = true;
     this.stats.invalidatedFrames++;
   }
@@ -212,12 +221,20 @@ export class Jit {
       }
     }
     if (!c.cs32) { this.missReason = MISS_16BIT; return null; }
+    if (this.untranslatable.size !== 0 && this.untranslatable.has(phys)) { this.missReason = MISS_UNTRANSLATABLE; return null; }
     if (++this.heat[s] < this.hot) { this.missReason = MISS_COLD; return null; }
     this.heat[s] = 0;
     const t0 = performance.now();
     const nu = this.translate(phys);
     this.stats.translateMs += performance.now() - t0;
-    if (nu === null) { this.missReason = MISS_UNTRANSLATABLE; return null; }
+    if (nu === null) {
+      this.untranslatable.add(phys);
+      // Write-protected like a page with units, so that new code there (a write) clears the mark.
+      const f = phys >>> 12;
+      if (!this.codeFrames[f]) { this.codeFrames[f] = 1; c.protectFrame(phys & ~0xfff); }
+      this.missReason = MISS_UNTRANSLATABLE;
+      return null;
+    }
     this.place(s, nu);
     return nu;
   }
@@ -345,6 +362,8 @@ export class Jit {
         // event between two units (an interrupt, an interpreted instruction) breaks the chain.
         let prev: Unit | null = null;
         let ex = -1;
+        // Instructions interpreted since the last block start (see the end of the loop).
+        let straight = 0;
         while (n + extra < budget) {
           if (c.flags & TF) {
             // Single-stepping: the interpreter checks interrupts, runs one instruction and traps.
@@ -421,12 +440,22 @@ export class Jit {
             prev = ex >= 0 ? u : null;
           } else {
             const e0 = c.eip;
+            if (this.missReason !== MISS_NOT_START) straight = 0;
             c.step();
             n++;
             misses[this.missReason]++;
             prev = null;
-            // A block start is where control arrives other than by falling through.
-            candidate = ((c.eip - e0) >>> 0) > 15;
+            // A block start is where control arrives other than by falling through, or after an instruction
+            // no unit can start with (the rest of its block gets a unit of its own). Straight code is also
+            // cut where a unit starting at the last block start would end (MAX_INSNS instructions, the
+            // page end), so that each piece gets hot and translated on its own: otherwise, in a long
+            // unrolled function (the kernel's BLAKE2s, ~2,000 instructions without a branch), every piece
+            // but the first ran on the interpreter until the one before it had been translated.
+            if (((c.eip - e0) >>> 0) > 15 || this.missReason === MISS_UNTRANSLATABLE || ++straight >= MAX_INSNS ||
+              ((c.eip ^ e0) & ~0xfff) !== 0) {
+              candidate = true;
+              straight = 0;
+            } else candidate = false;
           }
           if (c.stopSlice || c.halted) break;
         }
