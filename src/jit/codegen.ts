@@ -200,8 +200,13 @@ export class Gen {
   }
   /** Code that writes the flags held in locals into the CPU ('' when there are none); the state is unchanged. */
   private syncCode(): string {
-    const code = encodeFlags(this.fl);
-    return code === 0 ? '' : `FS(c, ${code}, fa, fb, fr, fx, fc); fs = 0;`;
+    // syncFlags specialised for the state known here (inline: this runs at every unit exit).
+    const { op, bits, lazy, expl } = this.fl;
+    if (lazy === 0 && expl === 0) return '';
+    let code = (lazy | expl) !== ARITH ? 'c.materialize(); ' : '';
+    if (expl !== 0) code += `c.flags = (c.flags & ${~expl}) | (fx & ${expl}); `;
+    if (lazy !== 0) code += `c.lzOp = ${op}; c.lzA = fa; c.lzB = fb; c.lzRes = fr; c.lzBits = ${bits}; ${op === LZ_ADC || op === LZ_SBB ? 'c.lzCin = fc; ' : ''}`;
+    return code + `c.lzMask = ${lazy}; fs = 0;`;
   }
   /** Writes the flags held in locals into the CPU here; from now on they are the CPU's. */
   private syncNow(): void {
@@ -305,7 +310,7 @@ export class Gen {
    * labelled block `out`) that writes the registers back, which keeps the generated source small.
    */
   private exit(idx: number, eip: string, reason: number): string {
-    return `{ e = ${eip}; q = ${idx + 1}; x = ${reason}; J.ex = ${this.slots++}; break out; }`;
+    return `{ ${this.syncCode()} e = ${eip}; q = ${idx + 1}; x = ${reason}; J.ex = ${this.slots++}; break out; }`;
   }
 
   /** Transfer to `target` (a constant): loop back if it is the entry and the unit is a loop, else leave. */
