@@ -79,6 +79,7 @@ function assertSame(a: Outcome, b: Outcome, what: string): void {
 }
 
 const hexBytes = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
+const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 
 // Programs, assembled with nasm (org 0x100000, bits 32); the sources are in the comments.
 
@@ -189,6 +190,37 @@ test('jit: cache flushes and unit-size limits keep results exact', () => {
   } });
   assertSame(a, b, 'mix with flushes');
   assert.ok(b.jit!.stats.flushes > 10);
+});
+
+test('jit: a loop whose head instruction crosses a page still runs translated', () => {
+  // CODE: mov ecx, 100000 / jmp L ... L (at CODE+0xffd, across the page end): add eax, 0x01020304
+  // inc ebx / dec ecx / jnz L / int3. No unit can start at L; the rest of the loop gets one.
+  const code = new Uint8Array(0x1010).fill(0x90);
+  const L = 0xffd;
+  code.set([0xb9, 0xa0, 0x86, 0x01, 0x00, 0xe9, ...le32(L - 10)], 0);
+  const rel = L - (L + 5 + 1 + 1 + 2);
+  code.set([0x05, 0x04, 0x03, 0x02, 0x01, 0x43, 0x49, 0x75, rel & 0xff, 0xcc], L);
+  const a = runProgram(code, 'interp');
+  assert.equal(a.event, 'int 3');
+  const b = runProgram(code, 'jit', { hot: 8 });
+  assertSame(a, b, 'page-crossing loop head');
+  const t = b.jit!.totals();
+  assert.ok(t.unitInsns > 0.7 * b.instructions, `only ${t.unitInsns} of ${b.instructions} instructions ran translated`);
+});
+
+test('jit: long straight code becomes hot piece by piece, not one piece after another', () => {
+  // L: 600 x add eax, ebx / dec ecx / jnz L / int3, 40 iterations with HOT = 8: every 96-instruction
+  // piece of the straight run is counted as a block start while it is still interpreted.
+  const body = new Array<number>(600).fill(0).flatMap(() => [0x01, 0xd8]);
+  const loopLen = body.length + 1 + 6;
+  const code = Uint8Array.from([0xb9, 40, 0, 0, 0, ...body, 0x49, 0x0f, 0x85, ...le32(-loopLen), 0xcc]);
+  const a = runProgram(code, 'interp');
+  const b = runProgram(code, 'jit', { hot: 8 });
+  assertSame(a, b, 'straight code');
+  const interpreted = b.instructions - b.jit!.totals().unitInsns;
+  // About HOT iterations of the whole body (8 x 602) are interpreted; one piece after another would be
+  // about three times that.
+  assert.ok(interpreted < 8000, `${interpreted} instructions interpreted`);
 });
 
 test(`jit: random byte streams run alike on the interpreter and the JIT (${STREAMS} streams, seed ${SEED})`, () => {

@@ -39,7 +39,7 @@ options:
                     user[,net=10.0.N.0/24][,hostfwd=tcp::HOSTPORT-:GUESTPORT] | switch=NAME | tap=IFNAME | vde=URL
                     [,model=e1000|rtl8139|rtl8139cp|ne2k_pci|virtio][,mac=52:54:00:12:34:56]
   --cache DIR       cache for the default guest (default $TRAPEZE_CACHE or ~/.cache/trapeze)
-  --cpu ENGINE      vCPU engine: interp (the interpreter, default) or jit (binary translation)
+  --cpu ENGINE      vCPU engine: jit (binary translation, default) or interp (the interpreter)
   --stats           print execution statistics at exit: instructions, and per device the guest's
                     register accesses (port I/O and MMIO) and the interrupts it raised
   --help            this text
@@ -95,7 +95,7 @@ export const runCommand: Command = {
     }
     if (v.help) { process.stdout.write(USAGE); return 0; }
 
-    const cpuEngine = v.cpu ?? 'interp';
+    const cpuEngine = v.cpu ?? 'jit';
     if (cpuEngine !== 'interp' && cpuEngine !== 'jit') throw new UserError(`--cpu must be interp or jit, not '${v.cpu}'`);
     // [jit] Translated units are thousands of small functions, most run only hundreds of times: with V8's
     // default budget (66 KB of bytecode run per profiler tick) they stay in its baseline tier, slower than

@@ -690,9 +690,13 @@ export class Gen {
   /** The complete function source. `loop`: the body is wrapped in a loop (a back edge to the entry). */
   finish(loop: boolean): string {
     const regs = [...this.used].sort();
-    const wb = regs.map((r) => `R[${r}] = r${r};`).join(' ');
+    const raw = this.out.join('\n');
+    // Only registers the unit assigns are written back: the others still equal c.r32 (loaded at entry and
+    // reloaded after every monitor call).
+    const assigned = new Set([...raw.matchAll(/\br([0-7]) = /g)].map((m) => Number(m[1])));
+    const wb = regs.filter((r) => assigned.has(r)).map((r) => `R[${r}] = r${r};`).join(' ');
     const rl = regs.map((r) => `r${r} = R[${r}];`).join(' ');
-    const body = this.out.join('\n').replaceAll('/*WB*/', wb).replaceAll('/*RL*/', rl);
+    const body = raw.replaceAll('/*WB*/', wb).replaceAll('/*RL*/', rl);
     const decl = regs.length ? `let ${regs.map((r) => `r${r} = R[${r}]`).join(', ')};` : '';
     return `return function unit(c, J, budget) {
 const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;

@@ -39,7 +39,7 @@ export interface PcConfig {
    * assigned and firmware tables are built, typically to `pci.add(fn, allocatePciSlot())`.
    */
   devices?: ((m: PcMachine) => void)[];
-  /** vCPU engine: the interpreter (default) or the binary translator (src/jit/). */
+  /** vCPU engine: the binary translator (src/jit/, default) or the interpreter. */
   cpu?: 'interp' | 'jit';
 }
 
@@ -56,7 +56,7 @@ const PCI_MMIO = { base: 0xe0000000, end: 0xfebfffff };
 export class PcMachine {
   readonly mem: GuestMemory;
   readonly cpu: CPU;
-  /** The binary translator running this vCPU, when config.cpu is 'jit'. */
+  /** The binary translator running this vCPU (null when config.cpu is 'interp'). */
   readonly jit: Jit | null;
   /** Register accesses and interrupts per device (`--stats`), shared by the I/O bus, MMIO, IRQ lines and MSI. */
   readonly counters = new DeviceCounters();
@@ -83,7 +83,7 @@ export class PcMachine {
     this.cpu = new CPU(this.mem, this.io);
     this.cpu.features.apic = true;
     this.cpu.clockNs = () => this.clock.now();
-    this.jit = config.cpu === 'jit' ? attachJit(this.cpu) : null;
+    this.jit = config.cpu === 'interp' ? null : attachJit(this.cpu);
 
     const apicBus = new ApicBus();
     this.apicBus = apicBus;
