@@ -61,8 +61,6 @@ export function safeCallout(d: Insn): boolean {
 /** What the code generator needs to know about the unit's context (all part of the cache key). */
 export interface UnitContext {
   entry: number;
-  /** Page offset of the entry. */
-  entryOff: number;
   ss32: boolean;
   csLimit: number;
 }
@@ -121,13 +119,6 @@ export class Gen {
    * Exits after a monitor call that may change the mode leave J.ex at -1 (never chained).
    */
   slots = 0;
-  /**
-   * For each slot that is the taken side of a Jcc: the page offset of that Jcc (else -1). The JIT counts
-   * exits per slot and re-translates a unit whose Jcc is mostly taken with that side followed instead.
-   */
-  readonly jccSlots: number[] = [];
-  /** Page offsets of the Jcc instructions whose taken side the builder follows (the other side exits). */
-  followTaken: Set<number> = new Set();
   /** Inline instructions emitted (for statistics). */
   inlined = 0;
   callouts = 0;
@@ -318,20 +309,18 @@ export class Gen {
    * Leaves the unit after instruction idx with EIP = eip. All such exits share one epilogue (after the
    * labelled block `out`) that writes the registers back, which keeps the generated source small.
    */
-  private exit(idx: number, eip: string, reason: number, jccAt = -1): string {
-    this.jccSlots[this.slots] = jccAt;
+  private exit(idx: number, eip: string, reason: number): string {
     return `{ ${this.syncCode()} e = ${eip}; q = ${idx + 1}; x = ${reason}; J.ex = ${this.slots++}; break out; }`;
   }
 
   /** Transfer to `target` (a constant): loop back if it is the entry and the unit is a loop, else leave. */
-  private jumpTo(idx: number, target: number, loop: boolean, jccAt = -1): string {
+  private jumpTo(idx: number, target: number, loop: boolean): string {
     if ((target >>> 0) > this.ctx.csLimit) return 'c.gp(0);';
     if (loop && target === this.ctx.entry) {
       // The loop head expects every flag in the CPU.
-      this.jccSlots[this.slots] = -1;
       return `${this.syncCode()} n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; J.ex = ${this.slots++}; break out;`;
     }
-    return this.exit(idx, this.abs(target), EXIT_BRANCH, jccAt);
+    return this.exit(idx, this.abs(target), EXIT_BRANCH);
   }
 
   /** Calls the interpreter for d. `last`: the unit ends after it. */
@@ -646,16 +635,10 @@ export class Gen {
     // --- control transfers ---
     if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
       const target = (next + d.imm) | 0;
-      const at = (d.eip - this.ctx.entry + this.ctx.entryOff) | 0;
-      this.inlined++;
-      if (this.followTaken.has(at)) {
-        // Profiled as mostly taken: the not-taken side exits and the builder follows the target (a jump).
-        o.push(`if ${this.cond((op & 15) ^ 1)} { ${this.jumpTo(idx, next, loop)} }`);
-        return 'jump';
-      }
       // Only the taken side is emitted: the builder either continues the unit with the fall-through
       // instruction (a superblock) or ends it with fallOut.
-      o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop, at)} }`);
+      o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop)} }`);
+      this.inlined++;
       return 'jcc';
     }
     if (op === 0xe9 || op === 0xeb) {

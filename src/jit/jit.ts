@@ -41,13 +41,6 @@ interface Unit {
   alt: (Unit | null)[];
   /** Set when the unit is dropped (invalidation, flush): links to it are no longer followed. */
   dead: boolean;
-  /** Exits through each slot (for a Jcc's taken side: how often it was taken), and which slots those are. */
-  exitCounts: number[];
-  jccSlots: readonly number[];
-  /** Page offsets of the Jcc instructions whose taken side this unit follows (see retrace). */
-  follow: Set<number>;
-  /** The unit jumps back to its entry (a loop): it already runs long, and is not straightened. */
-  loops: boolean;
   /** Another live unit starting at the same host offset under a different key (e.g. another mode). */
   nextSame: Unit | null;
   /** Times entered and guest instructions run (statistics: how much translated code is really hot). */
@@ -78,14 +71,6 @@ const MAX_INSNS = 96;
  * guest's boot and bench workloads hold ~5,000.
  */
 const MAX_UNITS = 6144;
-/**
- * Runs after which a unit is looked at again: a conditional branch taken in more than half of them is
- * straightened (the unit is translated anew following its taken side, the other side exits), so the
- * common path runs as one longer unit instead of leaving at every such branch.
- */
-const RETRACE_RUNS = 512;
-/** Branches a unit may have straightened (bounds re-translation). */
-const MAX_FOLLOW = 6;
 
 const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) { let b = i, p = 1; while (b) { p ^= b & 1; b >>= 1; } PARITY[i] = p ? 4 : 0; }
@@ -103,8 +88,6 @@ export interface JitStats {
   invalidatedUnits: number;
   unitRuns: number;
   unitInsns: number;
-  /** Units translated anew with mostly-taken branches straightened. */
-  retraced: number;
   interpreted: number;
   translateMs: number;
 }
@@ -148,7 +131,7 @@ export class Jit {
   /** Instructions interpreted outside units, by reason (MISS_*). */
   readonly misses = new Float64Array(MISS_NAMES.length);
   private missReason = 0;
-  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, retraced: 0, interpreted: 0, translateMs: 0 };
+  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, interpreted: 0, translateMs: 0 };
 
   /** Called with each unit's entry EIP and generated source (debugging: see the code a block became). */
   onTranslate: ((eip: number, src: string) => void) | null = null;
@@ -256,42 +239,6 @@ export class Jit {
     return nu;
   }
 
-  /**
-   * Straightens a unit's mostly-taken conditional branches (RETRACE_RUNS): translates it anew following
-   * their taken sides and puts the new unit in its place. Called right after the unit left through a
-   * chainable exit, so the mode, CPL and CS it was translated under are still current.
-   */
-  private retrace(u: Unit): void {
-    if (u.loops) return;
-    const follow = new Set(u.follow);
-    for (let sl = 0; sl < u.jccSlots.length && follow.size < MAX_FOLLOW; sl++) {
-      const at = u.jccSlots[sl];
-      if (at >= 0 && u.exitCounts[sl] * 4 > u.runs * 3) follow.add(at);
-    }
-    if (follow.size === u.follow.size) return;
-    this.removeUnit(u);
-    const t0 = performance.now();
-    const nu = this.translate(u.phys, MAX_INSNS, false, follow, u.eip);
-    this.stats.translateMs += performance.now() - t0;
-    if (nu !== null) { this.place(slot(nu.phys), nu); this.stats.retraced++; }
-  }
-
-  /** Takes one unit out of every structure (the others of its frame stay). */
-  private removeUnit(u: Unit): void {
-    const list = this.frameUnits.get(u.hostPage >>> 12);
-    const k = list ? list.indexOf(u) : -1;
-    if (k >= 0) { list!.splice(k, 1); this.heldUnits--; }
-    const head = this.byPhys.get(u.phys) ?? null;
-    if (head === u) {
-      if (u.nextSame !== null) this.byPhys.set(u.phys, u.nextSame); else this.byPhys.delete(u.phys);
-    } else {
-      for (let o = head; o !== null; o = o.nextSame) if (o.nextSame === u) { o.nextSame = u.nextSame; break; }
-    }
-    const sl = slot(u.phys);
-    if (this.table[sl] === u) { this.table[sl] = null; this.liveUnits--; }
-    this.drop(u);
-  }
-
   /** Puts u in its lookup-table slot, noting when that hides another address's unit (see `displaced`). */
   private place(s: number, u: Unit): void {
     const old = this.table[s];
@@ -300,17 +247,16 @@ export class Jit {
     this.table[s] = u;
   }
 
-  private translate(phys: number, maxInsns = MAX_INSNS, force = false, follow: Set<number> = new Set(), entryEip?: number): Unit | null {
+  private translate(phys: number, maxInsns = MAX_INSNS, force = false): Unit | null {
     const c = this.cpu;
     // Host memory stays bounded: past the limit everything is dropped (re-translating what is still hot
     // is cheap next to tracking recency on every dispatch). Done first, so the new unit is registered.
     if (this.heldUnits >= MAX_UNITS) this.flush();
     const pageHost = phys & ~0xfff;
     const csLimit = c.segLimit[CS];
-    const entry = entryEip ?? c.eip;
+    const entry = c.eip;
     const pi = csLimit === 0xffffffff;
-    const g = new Gen({ entry, entryOff: phys & 0xfff, ss32: c.ss32, csLimit });
-    g.followTaken = follow;
+    const g = new Gen({ entry, ss32: c.ss32, csLimit });
     const eips: number[] = [];
     let at = phys & 0xfff;
     let eip = entry;
@@ -321,8 +267,7 @@ export class Jit {
     type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout' };
     const seq: Step[] = [];
     let tail: { kind: 'fall'; next: number } | { kind: 'jump'; target: number } | { kind: 'none' } = { kind: 'none' };
-    const probe = new Gen({ entry, entryOff: phys & 0xfff, ss32: c.ss32, csLimit });
-    probe.followTaken = follow;
+    const probe = new Gen({ entry, ss32: c.ss32, csLimit });
     for (;;) {
       if (seq.length >= maxInsns) { tail = { kind: 'fall', next: eip }; break; }
       const d = decode(c.pool, pageHost, at, eip, c.cs32);
@@ -385,7 +330,6 @@ export class Jit {
     const csBase = c.segBase[CS];
     const u: Unit = {
       fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi, hostPage: pageHost, off: phys & 0xfff,
-      exitCounts: new Array<number>(g.slots).fill(0), jccSlots: g.jccSlots, follow, loops: loop,
       succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), dead: false, nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
     };
     this.byPhys.set(phys, u);
@@ -494,10 +438,6 @@ export class Jit {
             candidate = true;
             ex = this.ex;
             prev = ex >= 0 ? u : null;
-            if (ex >= 0) {
-              u.exitCounts[ex]++;
-              if (u.runs === RETRACE_RUNS) this.retrace(u);
-            }
           } else {
             const e0 = c.eip;
             if (this.missReason !== MISS_NOT_START) straight = 0;
@@ -561,7 +501,7 @@ export class Jit {
     const s = this.totals();
     const lines = [
       `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined) in ${s.translateMs.toFixed(0)} ms; ${this.heldUnits} held, ${this.liveUnits} in the lookup table`,
-      `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units), ${s.retraced} units re-translated with straightened branches`,
+      `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units)`,
       `jit: ${s.unitRuns} unit runs, ${s.unitInsns} instructions in units, ${s.interpreted} interpreted outside units`,
       `jit: dispatch: ${s.chained} through chain links, ${s.lookups} table lookups, ${s.links} links made`,
       `jit: interpreted outside units by reason: ${MISS_NAMES.map((m, i) => `${m}=${this.misses[i]}`).join(' ')}`,
