@@ -11,6 +11,12 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runUser } from '../src/user/process.ts';
+
+// Every program runs on both vCPU engines; the translator with a low threshold, so that nearly every
+// block is translated (with the default, short programs would mostly run on the interpreter).
+type Engine = 'interp' | 'jit';
+const ENGINES: Engine[] = ['interp', 'jit'];
+const engine = (cpu: Engine = 'interp') => (cpu === 'jit' ? { cpu, hot: 2 } as const : { cpu } as const);
 import { fetchDefaultGuest } from '../src/guest/fetch.ts';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'native', 'user', 'fp');
@@ -84,14 +90,14 @@ after(() => { if (work) rmSync(work, { recursive: true, force: true }); });
 interface Outcome { status: number; stdout: string; stderr: string; log: string[] }
 
 let runCount = 0;
-function emulate(path: string, args: string[]): Outcome {
+function emulate(path: string, args: string[], cpu?: Engine): Outcome {
   const n = runCount++;
   const outPath = join(work, `out${n}`), errPath = join(work, `err${n}`), inPath = join(work, `in${n}`);
   writeFileSync(inPath, '');
   const fds: [number, number, number] = [openSync(inPath, 'r'), openSync(outPath, 'w'), openSync(errPath, 'w')];
   const log: string[] = [];
   try {
-    const r = runUser({ path, argv: [path, ...args], env: ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'], stdio: fds, log: (l) => log.push(l) });
+    const r = runUser({ path, argv: [path, ...args], env: ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'], stdio: fds, log: (l) => log.push(l), ...engine(cpu) });
     return { status: r.status, stdout: readFileSync(outPath, 'latin1'), stderr: readFileSync(errPath, 'latin1'), log };
   } finally {
     fds.forEach((fd) => closeSync(fd));
@@ -108,17 +114,26 @@ function native(path: string, args: string[]): Outcome {
 /** Native and vCPU outputs must agree; on a difference, report the first differing lines, not a huge diff. */
 function same(path: string, args: string[]): Outcome {
   const want = native(path, args);
-  const got = emulate(path, args);
+  let first: Outcome | undefined;
+  for (const cpu of ENGINES) {
+    const got = sameAs(want, path, args, cpu);
+    first ??= got;
+  }
+  return first!;
+}
+
+function sameAs(want: Outcome, path: string, args: string[], cpu: Engine): Outcome {
+  const got = emulate(path, args, cpu);
   if (got.stdout !== want.stdout) {
     const a = want.stdout.split('\n'), b = got.stdout.split('\n');
     const diffs: string[] = [];
     for (let i = 0; i < Math.max(a.length, b.length) && diffs.length < 8; i++) {
       if (a[i] !== b[i]) diffs.push(`line ${i + 1}:\n  native: ${a[i]}\n  vcpu:   ${b[i]}`);
     }
-    assert.fail(`stdout differs from native (${a.length} lines):\n${diffs.join('\n')}\n(log: ${got.log.join(' | ')})`);
+    assert.fail(`stdout differs from native on the ${cpu} (${a.length} lines):\n${diffs.join('\n')}\n(log: ${got.log.join(' | ')})`);
   }
-  assert.equal(got.stderr, want.stderr, 'stderr differs');
-  assert.equal(got.status, want.status, `exit status differs (log: ${got.log.join(' | ')})`);
+  assert.equal(got.stderr, want.stderr, `stderr differs (${cpu})`);
+  assert.equal(got.status, want.status, `exit status differs (${cpu}; log: ${got.log.join(' | ')})`);
   return got;
 }
 

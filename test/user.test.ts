@@ -8,6 +8,12 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runUser, ElfError } from '../src/user/process.ts';
+
+// Every program runs on both vCPU engines; the translator with a low threshold, so that nearly every
+// block is translated (with the default, short programs would mostly run on the interpreter).
+type Engine = 'interp' | 'jit';
+const ENGINES: Engine[] = ['interp', 'jit'];
+const engine = (cpu: Engine = 'interp') => (cpu === 'jit' ? { cpu, hot: 2 } as const : { cpu } as const);
 import { fetchDefaultGuest } from '../src/guest/fetch.ts';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'native', 'user');
@@ -32,14 +38,14 @@ interface Outcome { status: number; stdout: Buffer; stderr: Buffer; log: string[
 
 let runCount = 0;
 /** Runs an executable on the vCPU with stdio redirected to files (stdin from `input`). */
-function emulate(path: string, args: string[], input: Buffer = Buffer.alloc(0), opts: { strace?: boolean } = {}): Outcome {
+function emulate(path: string, args: string[], input: Buffer = Buffer.alloc(0), opts: { strace?: boolean; cpu?: Engine } = {}): Outcome {
   const n = runCount++;
   const inPath = join(work, `in${n}`), outPath = join(work, `out${n}`), errPath = join(work, `err${n}`);
   writeFileSync(inPath, input);
   const fds: [number, number, number] = [openSync(inPath, 'r'), openSync(outPath, 'w'), openSync(errPath, 'w')];
   const log: string[] = [];
   try {
-    const r = runUser({ path, argv: [path, ...args], env: ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'], stdio: fds, log: (l) => log.push(l), strace: opts.strace });
+    const r = runUser({ path, argv: [path, ...args], env: ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'], stdio: fds, log: (l) => log.push(l), strace: opts.strace, ...engine(opts.cpu) });
     return { status: r.status, stdout: readFileSync(outPath), stderr: readFileSync(errPath), log };
   } finally {
     fds.forEach((fd) => closeSync(fd));
@@ -53,13 +59,18 @@ function native(path: string, args: string[], input: Buffer = Buffer.alloc(0)): 
   return { status, stdout: r.stdout, stderr: r.stderr, log: [] };
 }
 
+/** Native and both vCPU engines must agree (the interpreter's outcome is returned). */
 function same(path: string, args: string[], input?: Buffer): Outcome {
   const want = native(path, args, input);
-  const got = emulate(path, args, input);
-  assert.equal(got.stdout.toString('latin1'), want.stdout.toString('latin1'), 'stdout differs');
-  assert.equal(got.stderr.toString('latin1'), want.stderr.toString('latin1'), 'stderr differs');
-  assert.equal(got.status, want.status, `exit status differs (log: ${got.log.join(' | ')})`);
-  return got;
+  let first: Outcome | undefined;
+  for (const cpu of ENGINES) {
+    const got = emulate(path, args, input, { cpu });
+    assert.equal(got.stdout.toString('latin1'), want.stdout.toString('latin1'), `stdout differs (${cpu})`);
+    assert.equal(got.stderr.toString('latin1'), want.stderr.toString('latin1'), `stderr differs (${cpu})`);
+    assert.equal(got.status, want.status, `exit status differs (${cpu}; log: ${got.log.join(' | ')})`);
+    first ??= got;
+  }
+  return first!;
 }
 
 const needGcc = (t: { skip(msg: string): void }): boolean => {
@@ -100,11 +111,11 @@ test('malloc-heavy program (brk, mmap, mremap) matches native', (t) => {
 
 test('faults become fatal signals with the shell exit status', (t) => {
   if (!needGcc(t)) return;
-  for (const [mode, sig] of [['segv', 11], ['fpe', 8], ['ill', 4], ['abort', 6]] as const) {
+  for (const [mode, sig] of [['segv', 11], ['fpe', 8], ['ill', 4], ['abort', 6]] as const) for (const cpu of ENGINES) {
     const want = native(exe.crash, [mode]);
-    const got = emulate(exe.crash, [mode]);
+    const got = emulate(exe.crash, [mode], undefined, { cpu });
     assert.equal(want.status, 128 + sig, `native ${mode}`);
-    assert.equal(got.status, 128 + sig, `emulated ${mode}: ${got.log.join(' | ')}`);
+    assert.equal(got.status, 128 + sig, `emulated ${mode} (${cpu}): ${got.log.join(' | ')}`);
     assert.equal(got.stdout.toString(), 'before\n');
     assert.equal(got.log.length, 1);
     assert.match(got.log[0], new RegExp(`uncaught target signal ${sig} `));
@@ -162,9 +173,11 @@ test('busybox', { timeout: BUSYBOX_TIMEOUT }, async (t) => {
   });
   await sub('gzip -1 | gunzip round trip (two processes, a file between them)', () => {
     const gz = same(busybox, ['gzip', '-1', '-c'], data).stdout;
-    const back = emulate(busybox, ['gunzip', '-c'], gz);
-    assert.equal(back.status, 0);
-    assert.ok(back.stdout.equals(data), 'gunzip did not give back the input');
+    for (const cpu of ENGINES) {
+      const back = emulate(busybox, ['gunzip', '-c'], gz, { cpu });
+      assert.equal(back.status, 0);
+      assert.ok(back.stdout.equals(data), `gunzip did not give back the input (${cpu})`);
+    }
   });
   await sub('ls of a directory (getdents64, statx)', () => {
     const dir = join(work, 'lsdir');

@@ -52,6 +52,8 @@ export interface UserOptions {
   log?: (line: string) => void;
   /** vCPU engine: the interpreter (default) or the binary translator. */
   cpu?: 'interp' | 'jit';
+  /** With the translator: block-start executions before translation (tests use a low value to translate nearly everything). */
+  hot?: number;
   cwd?: string;
 }
 
@@ -113,7 +115,7 @@ export class UserProcess {
     if (this.elf.interp) throw new ElfError(`${opts.path} is dynamically linked (interpreter ${this.elf.interp}); only static executables are supported (build with -static)`);
     this.as = new AddressSpace(opts.memBytes ?? 1 << 30);
     this.cpu = new CPU(this.as.mem);
-    this.jit = opts.cpu === 'jit' ? attachJit(this.cpu) : null;
+    this.jit = opts.cpu === 'jit' ? attachJit(this.cpu, { hot: opts.hot }) : null;
     this.fds = new FdTable(opts.stdio ?? [0, 1, 2]);
     const bias = this.elf.type === ET_DYN ? ET_DYN_BASE : 0;
     this.loadSegments(file, bias);
