@@ -4,9 +4,9 @@
 import { parseArgs } from 'node:util';
 import { readFileSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
 import type { Command } from './commands.ts';
 import { UserError } from './errors.ts';
+import { tuneV8ForJit } from './v8-tuning.ts';
 import { Vm } from '../vmm/vm.ts';
 import type { PcMachine } from '../vmm/pc.ts';
 import { attachConsole } from '../backends/console.ts';
@@ -97,10 +97,7 @@ export const runCommand: Command = {
 
     const cpuEngine = v.cpu ?? 'jit';
     if (cpuEngine !== 'interp' && cpuEngine !== 'jit') throw new UserError(`--cpu must be interp or jit, not '${v.cpu}'`);
-    // [jit] Translated units are thousands of small functions, most run only hundreds of times: with V8's
-    // default budget (66 KB of bytecode run per profiler tick) they stay in its baseline tier, slower than
-    // the interpreter. A smaller budget lets them reach the optimising compiler (docs/jit.md, Measurements).
-    if (cpuEngine === 'jit') setFlagsFromString('--interrupt-budget=8192');
+    if (cpuEngine === 'jit') tuneV8ForJit();
     const memoryMiB = v.memory === undefined ? 256 : Number(v.memory);
     if (!Number.isInteger(memoryMiB)) throw new UserError(`--memory must be a whole number of MiB, not '${v.memory}'`);
     if (memoryMiB < 32) throw new UserError(`--memory ${memoryMiB} is too small: Linux needs at least 32 MiB`);

@@ -1,7 +1,7 @@
 // `trapeze user`: run a static Linux i386 executable on the vCPU with emulated system calls (like qemu-i386).
-import { setFlagsFromString } from 'node:v8';
 import type { Command } from './commands.ts';
 import { UserError } from './errors.ts';
+import { tuneV8ForJit } from './v8-tuning.ts';
 import { ElfError, runUser } from '../user/process.ts';
 
 const HELP = `usage: trapeze user [--mem MIB] [--strace] [--stats] ELF [ARG...]
@@ -46,8 +46,7 @@ export const userCommand: Command = {
     const path = args[i];
     if (path === undefined) { process.stderr.write(HELP); return 2; }
     const env = Object.entries(process.env).filter(([k]) => !k.startsWith('TRAPEZE_')).map(([k, v]) => `${k}=${v}`);
-    // Same V8 tuning as `trapeze run --cpu jit` (see the comment there).
-    if (cpu === 'jit') setFlagsFromString('--interrupt-budget=8192');
+    if (cpu === 'jit') tuneV8ForJit();
     let result;
     try {
       result = runUser({ path, argv: args.slice(i), env, memBytes: mem * 1024 * 1024, strace, cpu });

@@ -83,8 +83,9 @@ function encodeFlags(f: FlagState): number {
 
 /**
  * Writes the flags a unit holds in locals (state `fs`, see FlagState) into the CPU's lazy-flag fields, as
- * the interpreter's handlers would have left them. Called at unit exits, before monitor calls, at loop back
- * edges and when an inline access faults.
+ * the interpreter's handlers would have left them, from the run-time state: called when an inline access
+ * faults. Exits, monitor calls and loop back edges use `Gen.syncCode`, the same specialised for the state
+ * known there.
  */
 export function syncFlags(c: CPU, fs: number, fa: number, fb: number, fr: number, fx: number, fc: number): void {
   const lazy = (fs >> 5) & 0xfff, expl = (fs >> 17) & 0xfff;
@@ -136,6 +137,10 @@ export class Gen {
   private regR(i: number, bits: number): string {
     return bits === 32 ? `(${this.r(i)} >>> 0)` : bits === 16 ? `(${this.r(i)} & 0xffff)` : this.get8(i);
   }
+  /** The instruction's immediate as an unsigned constant of `bits` bits. */
+  private immU(d: Insn, bits: number): string { return String(bits === 32 ? d.imm >>> 0 : d.imm & MAXV(bits)); }
+  /** The value just loaded into `v` at operand size `bits`, unsigned. */
+  private vU(bits: number): string { return bits === 32 ? 'v >>> 0' : 'v'; }
   /** Statement writing `v` (already masked to `bits`) to register i at operand size `bits`. */
   private regW(i: number, bits: number, v: string): string {
     return bits === 32 ? `${this.r(i)} = ${v} | 0;` : bits === 16 ? `${this.r(i)} = (r${i} & -65536) | ${v};` : this.set8(i, v);
@@ -214,6 +219,12 @@ export class Gen {
     if (s) this.out.push(s);
     this.fl = FLAGS_IN_CPU;
   }
+  /** A partial write (rotate, BT): the flags in `mask` become the same bits of `t`, the others stay. */
+  private setExplicit(mask: number): void {
+    this.out.push(`fx = (fx & ${~mask}) | t;`);
+    const fl = this.fl;
+    this.setFlags({ op: fl.op, bits: fl.bits, lazy: fl.lazy & ~mask, expl: fl.expl | mask });
+  }
 
   /** ALU operation `op` (ADD OR ADC SBB AND SUB XOR CMP) of unsigned operand expressions a, b. */
   private alu(op: number, a: string, b: string, bits: number): void {
@@ -240,8 +251,9 @@ export class Gen {
     const bit = 31 - Math.clz32(f);
     if (fl.expl & f) return `((fx >>> ${bit}) & 1)`;
     if (!(fl.lazy & f)) {
-      const get = f === CF ? 'getCF' : f === PF ? 'getPF' : f === AF ? 'getAF' : f === ZF ? 'getZF' : f === SF ? 'getSF' : 'getOF';
-      return f === CF ? 'c.getCF()' : `(c.${get}() !== 0 ? 1 : 0)`;
+      if (f === CF) return 'c.getCF()'; // the CPU's getters give the flag's own bit; getCF's is bit 0
+      const get = f === PF ? 'getPF' : f === AF ? 'getAF' : f === ZF ? 'getZF' : f === SF ? 'getSF' : 'getOF';
+      return `(c.${get}() !== 0 ? 1 : 0)`;
     }
     const sh = fl.bits - 1, M = MAXV(fl.bits);
     const add = fl.op === LZ_ADD || fl.op === LZ_ADC;
@@ -398,9 +410,9 @@ export class Gen {
       const bits = form & 1 ? vbits : 8, size = bits >> 3;
       const R = (i: number) => this.regR(i, bits);
       const W = (i: number) => this.regW(i, bits, 'fr');
-      const V = bits === 32 ? 'v >>> 0' : 'v';
+      const V = this.vU(bits);
       if (form >= 4) {
-        this.alu(alu, R(0), String(d.imm & MAXV(bits)) + (bits === 32 ? ' >>> 0' : ''), bits);
+        this.alu(alu, R(0), this.immU(d, bits), bits);
         if (!cmp) o.push(W(0));
       } else if (form < 2) {
         if (!mem) { this.alu(alu, R(rmr), R(reg), bits); if (!cmp) o.push(W(rmr)); }
@@ -415,8 +427,7 @@ export class Gen {
     }
     if (op === 0x80 || op === 0x81 || op === 0x82 || op === 0x83) {
       const bits = op === 0x81 || op === 0x83 ? vbits : 8, size = bits >> 3;
-      const imm = String(bits === 32 ? d.imm >>> 0 : d.imm & MAXV(bits));
-      const V = bits === 32 ? 'v >>> 0' : 'v';
+      const imm = this.immU(d, bits), V = this.vU(bits);
       if (!mem) {
         this.alu(reg, this.regR(rmr, bits), imm, bits);
         if (reg !== 7) o.push(this.regW(rmr, bits, 'fr'));
@@ -432,9 +443,9 @@ export class Gen {
     if (op === 0x84 || op === 0x85 || op === 0xa8 || op === 0xa9) {
       const bits = op & 1 ? vbits : 8, size = bits >> 3;
       const R = (i: number) => this.regR(i, bits);
-      if (op >= 0xa8) this.alu(4, R(0), String(bits === 32 ? d.imm >>> 0 : d.imm & MAXV(bits)), bits);
+      if (op >= 0xa8) this.alu(4, R(0), this.immU(d, bits), bits);
       else if (!mem) this.alu(4, R(rmr), R(reg), bits);
-      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(4, bits === 32 ? 'v >>> 0' : 'v', R(reg), bits); }
+      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(4, this.vU(bits), R(reg), bits); }
       return this.done(idx, next);
     }
     if (op >= 0x40 && op <= 0x4f) {
@@ -535,9 +546,8 @@ export class Gen {
       const r = this.r(rmr);
       if (reg === 0) o.push(`k = (${r} << ${cnt}) | (${r} >>> ${32 - cnt}); t = k & 1; t |= ((k >>> 31) ^ t) ? ${OF} : 0;`);
       else o.push(`k = (${r} >>> ${cnt}) | (${r} << ${32 - cnt}); t = k >>> 31; t |= (t ^ ((k >>> 30) & 1)) ? ${OF} : 0;`);
-        o.push(`fx = (fx & ${~(CF | OF)}) | t; ${r} = k;`);
-      const fl = this.fl;
-      this.setFlags({ op: fl.op, bits: fl.bits, lazy: fl.lazy & ~(CF | OF), expl: fl.expl | CF | OF });
+      o.push(`${r} = k;`);
+      this.setExplicit(CF | OF);
       return this.done(idx, next);
     }
     if (op === 0x1af) {
@@ -555,7 +565,7 @@ export class Gen {
       if (reg <= 1) {
         const ex = (a: string) => `t = ${this.cf01()}; fa = ${a}; fb = 1; fr = (fa ${reg ? '-' : '+'} 1) ${MASKX(vbits)}; fx = t;`;
         if (!mem) o.push(ex(this.regR(rmr, vbits)), this.regW(rmr, vbits, 'fr'));
-        else { this.lin(this.segOf(d), this.ea(d), vbits >> 3, true); this.rmwLoad(vbits >> 3); o.push(ex(vbits === 32 ? '(v >>> 0)' : 'v')); this.rmwStore(vbits >> 3, vbits === 32 ? 'fr | 0' : 'fr'); }
+        else { this.lin(this.segOf(d), this.ea(d), vbits >> 3, true); this.rmwLoad(vbits >> 3); o.push(ex(`(${this.vU(vbits)})`)); this.rmwStore(vbits >> 3, vbits === 32 ? 'fr | 0' : 'fr'); }
         this.setFlags({ op: reg ? LZ_SUB : LZ_ADD, bits: vbits, lazy: ARITH & ~CF, expl: CF });
         return this.done(idx, next);
       }
@@ -576,9 +586,9 @@ export class Gen {
       return 'end';
     }
     if (op === 0xf7 && reg <= 3) {
-      const bits = vbits, size = bits >> 3, V = bits === 32 ? 'v >>> 0' : 'v';
+      const bits = vbits, size = bits >> 3, V = this.vU(bits);
       if (reg <= 1) {
-        const imm = String(bits === 32 ? d.imm >>> 0 : d.imm & 0xffff);
+        const imm = this.immU(d, bits);
         if (!mem) this.alu(4, this.regR(rmr, bits), imm, bits);
         else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(4, V, imm, bits); }
         return this.done(idx, next);
@@ -608,9 +618,7 @@ export class Gen {
         if (kind !== 0) { this.rmwLoad(size); o.push(`t = (v >>> ${bit}) & 1;`); this.rmwStore(size, upd('v')); }
         else o.push(`v = ${this.load(size)}; t = (v >>> ${bit}) & 1;`);
       }
-      o.push(`fx = (fx & ${~CF}) | t;`);
-      const fl = this.fl;
-      this.setFlags({ op: fl.op, bits: fl.bits, lazy: fl.lazy & ~CF, expl: fl.expl | CF });
+      this.setExplicit(CF);
       return this.done(idx, next);
     }
     if (op >= 0x1b6 && op <= 0x1bf && (op & 7) >= 6) {
@@ -709,7 +717,7 @@ ${loop ? 'for (;;) {' : ''}
 ${body}
 ${loop ? '}' : ''}
 }
-${wb} if (fs !== 0) FS(c, fs, fa, fb, fr, fx, fc); c.eip = e; X[x]++; return n + q;
+${wb} c.eip = e; X[x]++; return n + q;
 } catch (err) {
 if (w) { ${wb} if (fs !== 0) FS(c, fs, fa, fb, fr, fx, fc); }
 c.prevEip = ${this.pi ? '(E + EIPS[i]) | 0' : 'EIPS[i]'}; J.faultDone = n + i;

@@ -23,14 +23,11 @@ interface Unit {
    * same page offset, so `eip` (the EIP it was translated at) is not part of its key.
    */
   pi: boolean;
-  /** The host page it was translated from and the entry's offset in it. */
-  hostPage: number;
-  off: number;
   /**
    * Direct chaining: the unit that ran after each exit slot (see Gen.slots). Following a link costs a
-   * few compares instead of a table lookup: the successor is valid while it is alive, it starts at the
-   * current EIP (for a position-independent unit: at the same page offset), and the current linear page
-   * still maps (readable at this CPL) to the host page it came from.
+   * few compares instead of a table lookup: the successor is valid while it is alive, its EIP matches
+   * (for a position-independent unit any EIP does), and CS:EIP still maps through the TLB (readable at
+   * this CPL) to its `phys`.
    * Mode, CPL, CS base and limit cannot change at a chainable exit, so they need no check.
    */
   succ: (Unit | null)[];
@@ -329,7 +326,7 @@ export class Jit {
     if (!list) { list = []; this.frameUnits.set(f, list); }
     const csBase = c.segBase[CS];
     const u: Unit = {
-      fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi, hostPage: pageHost, off: phys & 0xfff,
+      fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi,
       succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), dead: false, nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
     };
     this.byPhys.set(phys, u);
@@ -489,7 +486,6 @@ export class Jit {
     u.fn(c, this, 1);
   }
 
-  /** Human-readable statistics for `--stats`. */
   /** The statistics with the run counts of the units still held (dropped ones are in `stats` already). */
   totals(): JitStats {
     const s = { ...this.stats };
@@ -497,6 +493,7 @@ export class Jit {
     return s;
   }
 
+  /** Human-readable statistics for `--stats`. */
   report(): string {
     const s = this.totals();
     const lines = [
