@@ -15,7 +15,7 @@ import { createJitTestCpu } from '../src/jit/testing.ts';
 import { makeStream, Rng, type StreamKind } from '../src/cpu/fuzz.ts';
 import { runDiff } from './diff/run.ts';
 import { CPU } from '../src/cpu/cpu.ts';
-import { CS as CS_SEG } from '../src/cpu/constants.ts';
+import { CS as CS_SEG, DS } from '../src/cpu/constants.ts';
 import type { PortBus } from '../src/cpu/bus.ts';
 import { GuestMemory } from '../src/memory/guest-memory.ts';
 import { execFileSync } from 'node:child_process';
@@ -473,5 +473,31 @@ test('jit: one translation serves the same code page at another linear address (
     for (const k of [0, 1]) assertSame(a.results[k], b.results[k], `${prog === LOOP ? 'loop' : 'fault'} run ${k}`);
     assert.ok(b.translatedFirst > 0);
     assert.equal(b.translatedAfter, b.translatedFirst, 'the alias run translated nothing new');
+  }
+});
+
+// mov ecx, 100; xor ebx, ebx; mov esi, DATA; loop: add ebx, [esi]; mov [esi+8], ebx; add dword [esi], 1;
+// cmp ecx, 50; jne +2; int 0x80; dec ecx; jnz loop; int3
+const SEG_BASE = hexBytes('b96400000031dbbe00002000031e895e08830601' + '83f93275' + '02cd804975eecc');
+
+test('jit: units translated with flat data segments see a later non-zero DS base', () => {
+  // Units skip base and limit for segments that were flat when translated, behind one check at entry.
+  // Halfway, INT 0x80 gives DS a base of 0x100: from then on the same units must address DATA + 0x100.
+  const setup = (t: UserTestCpu) => {
+    const stop = t.cpu.hooks.softInt!;
+    t.cpu.hooks.softInt = (v) => {
+      if (v !== 0x80) return stop(v);
+      t.cpu.segBase[DS] = 0x100;
+      t.cpu.updateSegFast(DS);
+      return true;
+    };
+  };
+  const a = runProgram(SEG_BASE, 'interp', { setup });
+  assert.equal(a.event, 'int 3');
+  assert.equal(a.data[0x100], 49, 'the second half counted at DS base 0x100');
+  for (const hot of [1, 4]) for (const slice of [100_000, 7]) {
+    const b = runProgram(SEG_BASE, 'jit', { hot, slice, setup });
+    assertSame(a, b, `seg-base, hot=${hot} slice=${slice}`);
+    assert.ok(b.jit!.misses[7] > 0, 'the flat-segment check failed over to the interpreter');
   }
 });

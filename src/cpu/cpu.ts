@@ -369,7 +369,14 @@ export class CPU {
       }
     }
     this.segFast[s] = f;
+    // [jit hook] The same bits, two per segment, where the base is also 0: a translated unit that assumed
+    // flat segments checks them all with one test at entry.
+    const z = this.segBase[s] === 0 ? f : 0;
+    this.flatSegs = (this.flatSegs & ~(3 << (s * 2))) | (z << (s * 2));
   }
+
+  /** See updateSegFast: bit 2s = segment s is readable, 2s+1 = writable, with base 0 and no limit checks. */
+  flatSegs = 0;
 
   isProtected(): boolean { return (this.cr0 & CR0_PE) !== 0 && !(this.flags & VM); }
   isV86(): boolean { return (this.flags & VM) !== 0; }

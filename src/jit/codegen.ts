@@ -63,6 +63,8 @@ export interface UnitContext {
   entry: number;
   ss32: boolean;
   csLimit: number;
+  /** CPU.flatSegs when the unit was translated: accesses through those segments skip base and limit. */
+  flat: number;
 }
 
 /**
@@ -113,6 +115,8 @@ export class Gen {
   private used = new Set<number>();
   private fl: FlagState = FLAGS_IN_CPU;
   private stores = false;
+  /** The CPU.flatSegs bits the unit's code assumes. */
+  private guard = 0;
   /**
    * Chaining slots: every exit through the shared epilogue (a branch, a fall-through, a loop left for an
    * interrupt, a self-modifying store) stores its own slot number in J.ex; the dispatcher caches the unit
@@ -172,6 +176,13 @@ export class Gen {
   }
   /** Emits `l = linear address` of segment seg, offset expression off, with the interpreter's checks. */
   private lin(seg: number, off: string, size: number, write: boolean): void {
+    const bit = 1 << (seg * 2 + (write ? 1 : 0));
+    if (this.ctx.flat & bit) {
+      // Checked once at entry (see finish): with a flat segment the linear address is the offset.
+      this.guard |= bit;
+      this.out.push(`o = ${off}; l = o;`);
+      return;
+    }
     this.out.push(`o = ${off}; l = (sf[${seg}] & ${write ? 2 : 1}) ? (sb[${seg}] + o) | 0 : c.linChecked(${seg}, o, ${size}, ${write});`);
   }
   /** Expression loading `size` bytes at linear `l` (unsigned for 8/16, int32 for 32). */
@@ -182,9 +193,9 @@ export class Gen {
   }
   private store(size: number, v: string): void {
     this.stores = true;
-    if (size === 1) this.out.push(`if (tf[l >>> 12] & wm) pool[th[l >>> 12] | (l & 0xfff)] = ${v}; else c.writeLin8(l, ${v});`);
-    else if (size === 2) this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) !== 0xfff) dv.setUint16(th[l >>> 12] | (l & 0xfff), ${v}, true); else c.writeLin16(l, ${v});`);
-    else this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= 0xffc) dv.setInt32(th[l >>> 12] | (l & 0xfff), ${v}, true); else c.writeLin32(l, ${v});`);
+    if (size === 1) this.out.push(`if (tf[l >>> 12] & wm) pool[th[l >>> 12] | (l & 0xfff)] = ${v}; else { c.writeLin8(l, ${v}); cc = J.codeChanged; }`);
+    else if (size === 2) this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) !== 0xfff) dv.setUint16(th[l >>> 12] | (l & 0xfff), ${v}, true); else { c.writeLin16(l, ${v}); cc = J.codeChanged; }`);
+    else this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= 0xffc) dv.setInt32(th[l >>> 12] | (l & 0xfff), ${v}, true); else { c.writeLin32(l, ${v}); cc = J.codeChanged; }`);
   }
   /** Read-modify-write start (as the interpreter's eaRmw): h = host offset or -1, v = old value. */
   private rmwLoad(size: number): void {
@@ -194,7 +205,7 @@ export class Gen {
   }
   private rmwStore(size: number, v: string): void {
     this.stores = true;
-    this.out.push(size === 1 ? `if (h >= 0) pool[h] = ${v}; else c.writeLin8(l, ${v});` : size === 2 ? `if (h >= 0) dv.setUint16(h, ${v}, true); else c.writeLin16(l, ${v});` : `if (h >= 0) dv.setInt32(h, ${v}, true); else c.writeLin32(l, ${v});`);
+    this.out.push(size === 1 ? `if (h >= 0) pool[h] = ${v}; else { c.writeLin8(l, ${v}); cc = J.codeChanged; }` : size === 2 ? `if (h >= 0) dv.setUint16(h, ${v}, true); else { c.writeLin16(l, ${v}); cc = J.codeChanged; }` : `if (h >= 0) dv.setInt32(h, ${v}, true); else { c.writeLin32(l, ${v}); cc = J.codeChanged; }`);
   }
 
   // --- flags ---
@@ -238,7 +249,8 @@ export class Gen {
       case 5: case 7: o.push(`fa = ${a}; fb = ${b}; fr = (fa - fb) ${mx};`); lz = LZ_SUB; break;
       default: {
         const js = op === 1 ? '|' : op === 4 ? '&' : '^';
-        o.push(`fa = ${a}; fb = ${b}; fr = (fa ${js} fb) ${mx};`);
+        // Logic results set no flag from their operands (CF = OF = AF = 0): fa/fb are not needed.
+        o.push(`fr = (${a} ${js} ${b}) ${mx};`);
         lz = LZ_LOGIC;
       }
     }
@@ -314,7 +326,7 @@ export class Gen {
   begin(idx: number): void { this.out.push(`i = ${idx};`); this.stores = false; }
   /** After an inline instruction that stored to memory: leave if the store hit translated code. */
   endInsn(idx: number, next: number): void {
-    if (this.stores) this.out.push(`if (J.codeChanged) ${this.exit(idx, this.abs(next), EXIT_SMC)}`);
+    if (this.stores) this.out.push(`if (cc) ${this.exit(idx, this.abs(next), EXIT_SMC)}`);
   }
 
   /**
@@ -367,6 +379,13 @@ export class Gen {
       (op === 0xff && reg <= 1) || (op === 0xf7 && (reg === 2 || reg === 3)) || (op === 0x1ba && reg >= 5)))) return 'no';
     if (op === 0x11f) return this.done(idx, next); // NOP r/m (0F 1F): computes nothing observable
     if (op === 0x90 && d.rep !== 0xf2) return this.done(idx, next);
+    // LFENCE/MFENCE/SFENCE (NP 0F AE /5-/7, register form): no-ops for one in-order vCPU, as in ops-simd.ts.
+    if (op === 0x1ae && m >= 0xc0 && reg >= 5 && d.os32 && d.rep === 0) return this.done(idx, next);
+    if (op >= 0x1c8 && op <= 0x1cf && d.os32) {
+      const r = op & 7;
+      o.push(`${this.r(r)} = (r${r} << 24) | ((r${r} & 0xff00) << 8) | ((r${r} >>> 8) & 0xff00) | (r${r} >>> 24);`);
+      return this.done(idx, next);
+    }
     if (!d.os32) {
       // 16-bit moves (66 89 / 66 8B / 66 C7 /0): the upper half of a register destination is kept.
       if (op === 0x89) {
@@ -579,7 +598,7 @@ export class Gen {
       if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((k >>> 0) > ${this.ctx.csLimit}) c.gp(0);`);
       if (reg === 2) {
         this.push(this.abs(next));
-        if (this.stores) o.push(`if (J.codeChanged) ${this.exit(idx, 'k', EXIT_SMC)}`);
+        if (this.stores) o.push(`if (cc) ${this.exit(idx, 'k', EXIT_SMC)}`);
       }
       o.push(this.exit(idx, 'k', EXIT_INDIRECT));
       this.inlined++;
@@ -659,7 +678,7 @@ export class Gen {
       const target = (next + d.imm) | 0;
       if ((target >>> 0) > this.ctx.csLimit) { o.push('c.gp(0);'); return 'end'; }
       this.push(this.abs(next));
-      if (this.stores) this.out.push(`if (J.codeChanged) ${this.exit(idx, this.abs(target), EXIT_SMC)}`);
+      if (this.stores) this.out.push(`if (cc) ${this.exit(idx, this.abs(target), EXIT_SMC)}`);
       this.inlined++;
       return 'jump';
     }
@@ -706,11 +725,13 @@ export class Gen {
     const rl = regs.map((r) => `r${r} = R[${r}];`).join(' ');
     const body = raw.replaceAll('/*WB*/', wb).replaceAll('/*RL*/', rl);
     const decl = regs.length ? `let ${regs.map((r) => `r${r} = R[${r}]`).join(', ')};` : '';
+    // The segments the code treats as flat (see lin) must still be: otherwise the dispatcher interprets.
+    const guard = this.guard ? `if ((c.flatSegs & ${this.guard}) !== ${this.guard}) { J.guardFailed = true; return 0; }\n` : '';
     return `return function unit(c, J, budget) {
-const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
+${guard}const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
 ${decl}
 const E = c.eip;
-let i = 0, n = 0, w = 1, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fc = 0, fs = 0, e = 0, q = 0, x = 0;
+let i = 0, n = 0, w = 1, cc = false, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fc = 0, fs = 0, e = 0, q = 0, x = 0;
 try {
 out: {
 ${loop ? 'for (;;) {' : ''}

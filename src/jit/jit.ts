@@ -47,8 +47,9 @@ interface Unit {
 }
 
 /** Why the dispatcher ran an instruction on the interpreter instead of in a unit (statistics). */
-const MISS_NOT_START = 0, MISS_TLB = 1, MISS_COLD = 2, MISS_UNTRANSLATABLE = 3, MISS_16BIT = 4, MISS_TF = 5, MISS_SHADOW = 6;
-const MISS_NAMES = ['not a block start', 'code page not in TLB', 'cold (not yet hot)', 'untranslatable start', '16-bit code', 'single-step (TF)', 'interrupt shadow'];
+const MISS_NOT_START = 0, MISS_TLB = 1, MISS_COLD = 2, MISS_UNTRANSLATABLE = 3, MISS_16BIT = 4, MISS_TF = 5, MISS_SHADOW = 6, MISS_SEGMENTS = 7;
+const MISS_NAMES = ['not a block start', 'code page not in TLB', 'cold (not yet hot)', 'untranslatable start', '16-bit code', 'single-step (TF)', 'interrupt shadow',
+  'segments no longer flat'];
 
 const TABLE_BITS = 16;
 const TABLE_SIZE = 1 << TABLE_BITS;
@@ -117,6 +118,8 @@ export class Jit {
   private heldUnits = 0;
   /** Set when a write hit a frame with translated code; the running unit leaves after the instruction. */
   codeChanged = false;
+  /** Set by a unit that assumed flat segments which no longer are (it ran nothing and returned 0). */
+  guardFailed = false;
   /** Instructions a faulting unit completed before the faulting one (set by the unit's catch block). */
   faultDone = 0;
   /** Unit exits by reason (0..0x1ff: unit ended by calling the interpreter for that opcode). */
@@ -253,7 +256,7 @@ export class Jit {
     const csLimit = c.segLimit[CS];
     const entry = c.eip;
     const pi = csLimit === 0xffffffff;
-    const g = new Gen({ entry, ss32: c.ss32, csLimit });
+    const g = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
     const eips: number[] = [];
     let at = phys & 0xfff;
     let eip = entry;
@@ -264,7 +267,7 @@ export class Jit {
     type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout' };
     const seq: Step[] = [];
     let tail: { kind: 'fall'; next: number } | { kind: 'jump'; target: number } | { kind: 'none' } = { kind: 'none' };
-    const probe = new Gen({ entry, ss32: c.ss32, csLimit });
+    const probe = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
     for (;;) {
       if (seq.length >= maxInsns) { tail = { kind: 'fall', next: eip }; break; }
       const d = decode(c.pool, pageHost, at, eip, c.cs32);
@@ -429,6 +432,17 @@ export class Jit {
             inUnit = true;
             const k = u.fn(c, this, budget - n - extra);
             inUnit = false;
+            if (this.guardFailed) {
+              // Translated for flat DS/SS/ES (or others) that are not flat now: interpret this block.
+              this.guardFailed = false;
+              c.step();
+              n++;
+              misses[MISS_SEGMENTS]++;
+              prev = null;
+              candidate = false;
+              if (c.stopSlice || c.halted) break;
+              continue;
+            }
             n += k;
             u.runs++;
             u.insns += k;
@@ -484,6 +498,7 @@ export class Jit {
     if (u === null) { c.step(); return; }
     this.codeChanged = false;
     u.fn(c, this, 1);
+    if (this.guardFailed) { this.guardFailed = false; c.step(); }
   }
 
   /** The statistics with the run counts of the units still held (dropped ones are in `stats` already). */
