@@ -4,24 +4,26 @@
 //
 // Conventions of the generated function `unit(c, J, budget)`:
 // - Guest registers live in JS locals r0..r7 for the whole unit: loaded from c.r32 on entry, written
-//   back (WB) at every exit, before every call into the interpreter, and in the catch block when an
+//   back (WB) at every exit, before every call into the interpreter, and in the fault handler when an
 //   inline access faults. Inline code commits registers only after the last point where the instruction
 //   can fault, so at a fault the locals hold exactly the state before the faulting instruction.
 // - Arithmetic flags stay in locals while the unit runs: fa/fb/fr (operands and result of the last
 //   flag-setting operation, whose kind the generator knows), fc (its carry in) and fx (flags given
 //   explicitly: CF/OF of a rotate, CF kept by INC/DEC, CF/OF/AF of a shift). The generator knows at every
-//   point which flags are where (FlagState); `fs` holds the same as a number at run time. A Jcc/SETcc/
-//   CMOVcc evaluates its condition from the locals; nothing is written to the CPU's lazy-flag fields until
-//   the unit leaves, calls the interpreter, loops or faults (syncFlags), so flags overwritten before
-//   they are read cost a few register moves.
-// - `i` is the index of the instruction being executed and `n` the instructions completed by earlier
-//   iterations of a self-loop. The catch block sets c.prevEip = EIPS[i] and J.faultDone = n + i and
-//   rethrows; the dispatcher then restores EIP and delivers the exception as the interpreter's run() does.
+//   point which flags are where (FlagState). A Jcc/SETcc/CMOVcc evaluates its condition from the locals;
+//   nothing is written to the CPU's lazy-flag fields until the unit leaves, calls the interpreter, loops
+//   or faults (syncCode), so flags overwritten before they are read cost a few register moves.
+// - Every call that can raise a guest exception (the slow path of a memory access, a limit check, a
+//   monitor call) sits in a try/catch of its own (Gen.trap) whose handler is specialised for that point:
+//   it writes back registers and flags, sets c.prevEip to the instruction's EIP and J.faultDone to the
+//   instructions completed (`n` counts those of earlier iterations of a self-loop), and rethrows; the
+//   dispatcher restores EIP and delivers the exception as the interpreter's run() does. Nothing on the
+//   fast path records where the unit is (a try around the whole body cost 16% on SHA-256: every local
+//   read by its handler had to be kept exact at every instruction).
 // - Anything not inlined runs through `c.step()`, the interpreter's own decode-and-dispatch, with EIP set to
 //   the instruction: the handlers see exactly the decode state (prefixes, prevEip, eip) they expect.
 
 import type { Insn } from './decode.ts';
-import type { CPU } from '../cpu/cpu.ts';
 import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
 import { ARITH, CF, IF, OF, PF, SF, ZF, AF } from '../cpu/constants.ts';
 
@@ -77,31 +79,6 @@ export interface UnitContext {
 interface FlagState { op: number; bits: number; lazy: number; expl: number }
 const FLAGS_IN_CPU: FlagState = { op: 0, bits: 32, lazy: 0, expl: 0 };
 
-/** The run-time form of a FlagState (the local `fs`): 0 when every flag is in the CPU. */
-function encodeFlags(f: FlagState): number {
-  if (f.lazy === 0 && f.expl === 0) return 0;
-  return f.op | ((f.bits === 8 ? 0 : f.bits === 16 ? 1 : 2) << 3) | (f.lazy << 5) | (f.expl << 17);
-}
-
-/**
- * Writes the flags a unit holds in locals (state `fs`, see FlagState) into the CPU's lazy-flag fields, as
- * the interpreter's handlers would have left them, from the run-time state: called when an inline access
- * faults. Exits, monitor calls and loop back edges use `Gen.syncCode`, the same specialised for the state
- * known there.
- */
-export function syncFlags(c: CPU, fs: number, fa: number, fb: number, fr: number, fx: number, fc: number): void {
-  const lazy = (fs >> 5) & 0xfff, expl = (fs >> 17) & 0xfff;
-  // Flags in neither set are still the CPU's own, possibly pending in its lazy fields, which are about
-  // to be replaced: fold them into c.flags first.
-  if ((lazy | expl) !== ARITH) c.materialize();
-  c.flags = (c.flags & ~expl) | (fx & expl);
-  if (lazy !== 0) {
-    const bc = (fs >> 3) & 3;
-    c.lzOp = fs & 7; c.lzA = fa; c.lzB = fb; c.lzRes = fr; c.lzCin = fc; c.lzBits = bc === 0 ? 8 : bc === 1 ? 16 : 32;
-  }
-  c.lzMask = lazy;
-}
-
 const MASKX = (bits: number) => (bits === 32 ? '>>> 0' : bits === 16 ? '& 0xffff' : '& 0xff');
 const MAXV = (bits: number) => (bits === 32 ? 0xffffffff : bits === 16 ? 0xffff : 0xff);
 
@@ -115,6 +92,9 @@ export class Gen {
   private used = new Set<number>();
   private fl: FlagState = FLAGS_IN_CPU;
   private stores = false;
+  /** The instruction being generated (index in the unit, EIP), for fault handlers. */
+  private cur = 0;
+  private curEip = 0;
   /** The CPU.flatSegs bits the unit's code assumes. */
   private guard = 0;
   /**
@@ -183,46 +163,44 @@ export class Gen {
       this.out.push(`o = ${off}; l = o;`);
       return;
     }
-    this.out.push(`o = ${off}; l = (sf[${seg}] & ${write ? 2 : 1}) ? (sb[${seg}] + o) | 0 : c.linChecked(${seg}, o, ${size}, ${write});`);
+    this.out.push(`o = ${off}; if (sf[${seg}] & ${write ? 2 : 1}) l = (sb[${seg}] + o) | 0; else ${this.trap(`l = c.linChecked(${seg}, o, ${size}, ${write});`)}`);
   }
-  /** Expression loading `size` bytes at linear `l` (unsigned for 8/16, int32 for 32). */
+  /** Statement loading `size` bytes at linear `l` into `v` (unsigned for 8/16, int32 for 32). */
   private load(size: number): string {
-    if (size === 1) return `((tf[l >>> 12] & rm) ? pool[th[l >>> 12] | (l & 0xfff)] : c.readLin8(l))`;
-    if (size === 2) return `(((tf[l >>> 12] & rm) && (l & 0xfff) !== 0xfff) ? dv.getUint16(th[l >>> 12] | (l & 0xfff), true) : c.readLin16(l))`;
-    return `(((tf[l >>> 12] & rm) && (l & 0xfff) <= 0xffc) ? dv.getInt32(th[l >>> 12] | (l & 0xfff), true) : c.readLin32(l))`;
+    if (size === 1) return `if (tf[l >>> 12] & rm) v = pool[th[l >>> 12] | (l & 0xfff)]; else ${this.trap('v = c.readLin8(l);')}`;
+    if (size === 2) return `if ((tf[l >>> 12] & rm) && (l & 0xfff) !== 0xfff) v = dv.getUint16(th[l >>> 12] | (l & 0xfff), true); else ${this.trap('v = c.readLin16(l);')}`;
+    return `if ((tf[l >>> 12] & rm) && (l & 0xfff) <= 0xffc) v = dv.getInt32(th[l >>> 12] | (l & 0xfff), true); else ${this.trap('v = c.readLin32(l);')}`;
   }
   private store(size: number, v: string): void {
     this.stores = true;
-    if (size === 1) this.out.push(`if (tf[l >>> 12] & wm) pool[th[l >>> 12] | (l & 0xfff)] = ${v}; else { c.writeLin8(l, ${v}); cc = J.codeChanged; }`);
-    else if (size === 2) this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) !== 0xfff) dv.setUint16(th[l >>> 12] | (l & 0xfff), ${v}, true); else { c.writeLin16(l, ${v}); cc = J.codeChanged; }`);
-    else this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= 0xffc) dv.setInt32(th[l >>> 12] | (l & 0xfff), ${v}, true); else { c.writeLin32(l, ${v}); cc = J.codeChanged; }`);
+    if (size === 1) this.out.push(`if (tf[l >>> 12] & wm) pool[th[l >>> 12] | (l & 0xfff)] = ${v}; else { ${this.trap(`c.writeLin8(l, ${v});`)} cc = J.codeChanged; }`);
+    else if (size === 2) this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) !== 0xfff) dv.setUint16(th[l >>> 12] | (l & 0xfff), ${v}, true); else { ${this.trap(`c.writeLin16(l, ${v});`)} cc = J.codeChanged; }`);
+    else this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= 0xffc) dv.setInt32(th[l >>> 12] | (l & 0xfff), ${v}, true); else { ${this.trap(`c.writeLin32(l, ${v});`)} cc = J.codeChanged; }`);
   }
   /** Read-modify-write start (as the interpreter's eaRmw): h = host offset or -1, v = old value. */
   private rmwLoad(size: number): void {
     const lim = 0x1000 - size;
-    this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= ${lim}) h = th[l >>> 12] | (l & 0xfff); else { c.probeWrite(l, ${size}); h = -1; }`);
-    this.out.push(size === 1 ? 'v = h >= 0 ? pool[h] : c.readLin8(l);' : size === 2 ? 'v = h >= 0 ? dv.getUint16(h, true) : c.readLin16(l);' : 'v = h >= 0 ? dv.getInt32(h, true) : c.readLin32(l);');
+    this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= ${lim}) h = th[l >>> 12] | (l & 0xfff); else { ${this.trap(`c.probeWrite(l, ${size});`)} h = -1; }`);
+    this.out.push(size === 1 ? `if (h >= 0) v = pool[h]; else ${this.trap('v = c.readLin8(l);')}` : size === 2 ? `if (h >= 0) v = dv.getUint16(h, true); else ${this.trap('v = c.readLin16(l);')}` : `if (h >= 0) v = dv.getInt32(h, true); else ${this.trap('v = c.readLin32(l);')}`);
   }
   private rmwStore(size: number, v: string): void {
     this.stores = true;
-    this.out.push(size === 1 ? `if (h >= 0) pool[h] = ${v}; else { c.writeLin8(l, ${v}); cc = J.codeChanged; }` : size === 2 ? `if (h >= 0) dv.setUint16(h, ${v}, true); else { c.writeLin16(l, ${v}); cc = J.codeChanged; }` : `if (h >= 0) dv.setInt32(h, ${v}, true); else { c.writeLin32(l, ${v}); cc = J.codeChanged; }`);
+    this.out.push(size === 1 ? `if (h >= 0) pool[h] = ${v}; else { ${this.trap(`c.writeLin8(l, ${v});`)} cc = J.codeChanged; }` : size === 2 ? `if (h >= 0) dv.setUint16(h, ${v}, true); else { ${this.trap(`c.writeLin16(l, ${v});`)} cc = J.codeChanged; }` : `if (h >= 0) dv.setInt32(h, ${v}, true); else { ${this.trap(`c.writeLin32(l, ${v});`)} cc = J.codeChanged; }`);
   }
 
   // --- flags ---
-  /** Records the new flag state (the generator's and the run-time `fs`). */
+  /** Records the new flag state. */
   private setFlags(f: FlagState): void {
     this.fl = f;
-    this.out.push(`fs = ${encodeFlags(f)};`);
   }
   /** Code that writes the flags held in locals into the CPU ('' when there are none); the state is unchanged. */
   private syncCode(): string {
-    // syncFlags specialised for the state known here (inline: this runs at every unit exit).
     const { op, bits, lazy, expl } = this.fl;
     if (lazy === 0 && expl === 0) return '';
     let code = (lazy | expl) !== ARITH ? 'c.materialize(); ' : '';
     if (expl !== 0) code += `c.flags = (c.flags & ${~expl}) | (fx & ${expl}); `;
     if (lazy !== 0) code += `c.lzOp = ${op}; c.lzA = fa; c.lzB = fb; c.lzRes = fr; c.lzBits = ${bits}; ${op === LZ_ADC || op === LZ_SBB ? 'c.lzCin = fc; ' : ''}`;
-    return code + `c.lzMask = ${lazy}; fs = 0;`;
+    return code + `c.lzMask = ${lazy};`;
   }
   /** Writes the flags held in locals into the CPU here; from now on they are the CPU's. */
   private syncNow(): void {
@@ -323,7 +301,19 @@ export class Gen {
 
   // --- unit structure ---
   /** Starts instruction number `idx`. */
-  begin(idx: number): void { this.out.push(`i = ${idx};`); this.stores = false; }
+  begin(idx: number, eip: number): void { this.cur = idx; this.curEip = eip; this.stores = false; }
+
+  /**
+   * `stmt`, which may raise a guest exception (a slow-path memory access, a limit check, a monitor call),
+   * with its own fault handler: the handler writes back the registers and flags as they are at this point
+   * (known here, so no run-time bookkeeping on the fast path), sets prevEip to the instruction's EIP and the
+   * number of instructions completed, and rethrows; the dispatcher delivers the exception. `live` false:
+   * registers and flags are in the CPU already (a monitor call).
+   */
+  private trap(stmt: string, live = true): string {
+    const state = live ? `/*WB*/ ${this.syncCode()} ` : '';
+    return `try { ${stmt} } catch (err) { ${state}c.prevEip = ${this.abs(this.curEip)}; J.faultDone = n + ${this.cur}; throw err; }`;
+  }
   /** After an inline instruction that stored to memory: leave if the store hit translated code. */
   endInsn(idx: number, next: number): void {
     if (this.stores) this.out.push(`if (cc) ${this.exit(idx, this.abs(next), EXIT_SMC)}`);
@@ -339,7 +329,7 @@ export class Gen {
 
   /** Transfer to `target` (a constant): loop back if it is the entry and the unit is a loop, else leave. */
   private jumpTo(idx: number, target: number, loop: boolean): string {
-    if ((target >>> 0) > this.ctx.csLimit) return 'c.gp(0);';
+    if ((target >>> 0) > this.ctx.csLimit) return this.trap('c.gp(0);');
     if (loop && target === this.ctx.entry) {
       // The loop head expects every flag in the CPU.
       return `${this.syncCode()} n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; J.ex = ${this.slots++}; break out;`;
@@ -352,10 +342,10 @@ export class Gen {
     this.callouts++;
     this.syncNow();
     const next = (d.eip + d.len) | 0;
-    this.out.push(`${this.wb()} w = 0; c.eip = ${this.abs(d.eip)}; C[${d.op}]++; c.step();`);
+    this.out.push(`${this.wb()} c.eip = ${this.abs(d.eip)}; C[${d.op}]++; ${this.trap('c.step();', false)}`);
     if (last) { this.out.push(`X[${d.op}]++; return n + ${idx + 1};`); return; }
     this.out.push(`if (c.eip !== ${this.abs(next)} || J.codeChanged) { X[${EXIT_CALLOUT_MOVED}]++; return n + ${idx + 1}; }`);
-    this.out.push('/*RL*/ w = 1;');
+    this.out.push('/*RL*/');
   }
 
   /** The unit ends after instruction idx by falling through to `next` (page end, size limit). */
@@ -395,7 +385,7 @@ export class Gen {
       }
       if (op === 0x8b) {
         if (!mem) o.push(`${this.r(reg)} = (r${reg} & -65536) | (${this.r(rmr)} & 0xffff);`);
-        else { this.lin(this.segOf(d), this.ea(d), 2, false); o.push(`v = ${this.load(2)}; ${this.r(reg)} = (r${reg} & -65536) | v;`); }
+        else { this.lin(this.segOf(d), this.ea(d), 2, false); o.push(`${this.load(2)} ${this.r(reg)} = (r${reg} & -65536) | v;`); }
         return this.done(idx, next);
       }
       if ((op === 0xc1 || op === 0xd1) && !mem && (reg === 4 || reg === 5 || reg === 7)) {
@@ -435,11 +425,11 @@ export class Gen {
         if (!cmp) o.push(W(0));
       } else if (form < 2) {
         if (!mem) { this.alu(alu, R(rmr), R(reg), bits); if (!cmp) o.push(W(rmr)); }
-        else if (cmp) { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(alu, V, R(reg), bits); }
+        else if (cmp) { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`${this.load(size)}`); this.alu(alu, V, R(reg), bits); }
         else { this.lin(this.segOf(d), this.ea(d), size, true); this.rmwLoad(size); this.alu(alu, V, R(reg), bits); this.rmwStore(size, 'fr'); }
       } else {
         if (!mem) this.alu(alu, R(reg), R(rmr), bits);
-        else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(alu, R(reg), V, bits); }
+        else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`${this.load(size)}`); this.alu(alu, R(reg), V, bits); }
         if (!cmp) o.push(W(reg));
       }
       return this.done(idx, next);
@@ -451,7 +441,7 @@ export class Gen {
         this.alu(reg, this.regR(rmr, bits), imm, bits);
         if (reg !== 7) o.push(this.regW(rmr, bits, 'fr'));
       } else if (reg === 7) {
-        this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`);
+        this.lin(this.segOf(d), this.ea(d), size, false); o.push(`${this.load(size)}`);
         this.alu(7, V, imm, bits);
       } else {
         this.lin(this.segOf(d), this.ea(d), size, true); this.rmwLoad(size);
@@ -464,7 +454,7 @@ export class Gen {
       const R = (i: number) => this.regR(i, bits);
       if (op >= 0xa8) this.alu(4, R(0), this.immU(d, bits), bits);
       else if (!mem) this.alu(4, R(rmr), R(reg), bits);
-      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(4, this.vU(bits), R(reg), bits); }
+      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`${this.load(size)}`); this.alu(4, this.vU(bits), R(reg), bits); }
       return this.done(idx, next);
     }
     if (op >= 0x40 && op <= 0x4f) {
@@ -482,7 +472,7 @@ export class Gen {
     if (op >= 0x58 && op <= 0x5f) {
       if (!this.ctx.ss32) return 'no';
       this.lin(2, this.r(4), 4, false);
-      o.push(`v = ${this.load(4)}; r4 = (r4 + 4) | 0; ${this.r(op & 7)} = v;`);
+      o.push(`${this.load(4)} r4 = (r4 + 4) | 0; ${this.r(op & 7)} = v;`);
       return this.done(idx, next);
     }
     if (op === 0x88 || op === 0x89) {
@@ -494,7 +484,7 @@ export class Gen {
     if (op === 0x8a || op === 0x8b) {
       const size = op === 0x8b ? 4 : 1;
       if (!mem) o.push(size === 4 ? `${this.r(reg)} = ${this.r(rmr)};` : this.set8(reg, this.get8(rmr)));
-      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); o.push(size === 4 ? `${this.r(reg)} = v;` : this.set8(reg, 'v')); }
+      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`${this.load(size)}`); o.push(size === 4 ? `${this.r(reg)} = v;` : this.set8(reg, 'v')); }
       return this.done(idx, next);
     }
     if (op === 0x8d) {
@@ -506,21 +496,21 @@ export class Gen {
       // MOV AL/EAX <-> moffs32 (DS or the override segment).
       const seg = d.seg >= 0 ? d.seg : 3, size = op & 1 ? 4 : 1;
       this.lin(seg, String(d.imm | 0), size, op >= 0xa2);
-      if (op === 0xa0) o.push(`v = ${this.load(1)};`, this.set8(0, 'v'));
-      else if (op === 0xa1) o.push(`${this.r(0)} = ${this.load(4)};`);
+      if (op === 0xa0) o.push(`${this.load(1)}`, this.set8(0, 'v'));
+      else if (op === 0xa1) o.push(this.load(4), `${this.r(0)} = v;`);
       else this.store(size, size === 4 ? this.r(0) : this.get8(0));
       return this.done(idx, next);
     }
     if (op === 0xc9) {
       if (!this.ctx.ss32) return 'no';
       this.lin(2, this.r(5), 4, false);
-      o.push(`v = ${this.load(4)}; ${this.r(4)} = (r5 + 4) | 0; r5 = v;`);
+      o.push(`${this.load(4)} ${this.r(4)} = (r5 + 4) | 0; r5 = v;`);
       return this.done(idx, next);
     }
     if (op === 0xf6 && reg <= 1) {
       const imm = String(d.imm & 0xff);
       if (!mem) this.alu(4, this.get8(rmr), imm, 8);
-      else { this.lin(this.segOf(d), this.ea(d), 1, false); o.push(`v = ${this.load(1)};`); this.alu(4, 'v', imm, 8); }
+      else { this.lin(this.segOf(d), this.ea(d), 1, false); o.push(`${this.load(1)}`); this.alu(4, 'v', imm, 8); }
       return this.done(idx, next);
     }
     if (op >= 0xb0 && op <= 0xb7) { o.push(this.set8(op & 7, String(d.imm & 0xff))); return this.done(idx, next); }
@@ -573,7 +563,7 @@ export class Gen {
       // IMUL r32, r/m32: the low half, CF=OF when it does not sign-extend to the full product (as the
       // interpreter decides it: the double product is exact up to 2^53).
       let b: string;
-      if (mem) { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`v = ${this.load(4)};`); b = 'v'; } else b = this.r(rmr);
+      if (mem) { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`${this.load(4)}`); b = 'v'; } else b = this.r(rmr);
       o.push(`fa = ${this.r(reg)}; fb = ${b}; fr = Math.imul(fa, fb); k = fa * fb;`);
       o.push(`t = (k >= -0x8000000000000 && k <= 0x8000000000000 ? k === fr : false) ? 0 : ${CF | OF}; r${reg} = fr;`);
       o.push('fx = t;');
@@ -591,11 +581,11 @@ export class Gen {
       if (reg === 6 && !this.ctx.ss32) return 'no';
       if (reg === 2 && !this.ctx.ss32) return 'no';
       let src: string;
-      if (mem) { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`v = ${this.load(4)};`); src = 'v'; } else src = this.r(rmr);
+      if (mem) { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`${this.load(4)}`); src = 'v'; } else src = this.r(rmr);
       if (reg === 6) { this.push(src); return this.done(idx, next); }
       // CALL/JMP near indirect: the target is checked against the CS limit before anything is pushed.
       o.push(`k = ${src};`);
-      if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((k >>> 0) > ${this.ctx.csLimit}) c.gp(0);`);
+      if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((k >>> 0) > ${this.ctx.csLimit}) ${this.trap('c.gp(0);')}`);
       if (reg === 2) {
         this.push(this.abs(next));
         if (this.stores) o.push(`if (cc) ${this.exit(idx, 'k', EXIT_SMC)}`);
@@ -609,7 +599,7 @@ export class Gen {
       if (reg <= 1) {
         const imm = this.immU(d, bits);
         if (!mem) this.alu(4, this.regR(rmr, bits), imm, bits);
-        else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); this.alu(4, V, imm, bits); }
+        else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`${this.load(size)}`); this.alu(4, V, imm, bits); }
         return this.done(idx, next);
       }
       // NOT (no flags) / NEG (flags of 0 - x).
@@ -635,7 +625,7 @@ export class Gen {
       } else {
         this.lin(this.segOf(d), this.ea(d), size, kind !== 0);
         if (kind !== 0) { this.rmwLoad(size); o.push(`t = (v >>> ${bit}) & 1;`); this.rmwStore(size, upd('v')); }
-        else o.push(`v = ${this.load(size)}; t = (v >>> ${bit}) & 1;`);
+        else o.push(`${this.load(size)} t = (v >>> ${bit}) & 1;`);
       }
       this.setExplicit(CF);
       return this.done(idx, next);
@@ -644,7 +634,7 @@ export class Gen {
       const size = op & 1 ? 2 : 1, sx = op >= 0x1be;
       let src: string;
       if (!mem) src = size === 1 ? this.get8(rmr) : `(${this.r(rmr)} & 0xffff)`;
-      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`v = ${this.load(size)};`); src = 'v'; }
+      else { this.lin(this.segOf(d), this.ea(d), size, false); o.push(`${this.load(size)}`); src = 'v'; }
       o.push(`${this.r(reg)} = ${sx ? (size === 1 ? `(${src} << 24) >> 24` : `(${src} << 16) >> 16`) : src};`);
       return this.done(idx, next);
     }
@@ -656,7 +646,7 @@ export class Gen {
     }
     if (op >= 0x140 && op <= 0x14f) {
       if (!mem) o.push(`if ${this.cond(op & 15)} ${this.r(reg)} = ${this.r(rmr)};`);
-      else { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`v = ${this.load(4)}; if ${this.cond(op & 15)} ${this.r(reg)} = v;`); }
+      else { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`${this.load(4)} if ${this.cond(op & 15)} ${this.r(reg)} = v;`); }
       return this.done(idx, next);
     }
     // --- control transfers ---
@@ -670,13 +660,13 @@ export class Gen {
     }
     if (op === 0xe9 || op === 0xeb) {
       this.inlined++;
-      if (((next + d.imm) >>> 0) > this.ctx.csLimit) { o.push('c.gp(0);'); return 'end'; }
+      if (((next + d.imm) >>> 0) > this.ctx.csLimit) { o.push(this.trap('c.gp(0);')); return 'end'; }
       return 'jump';
     }
     if (op === 0xe8) {
       if (!this.ctx.ss32) return 'no';
       const target = (next + d.imm) | 0;
-      if ((target >>> 0) > this.ctx.csLimit) { o.push('c.gp(0);'); return 'end'; }
+      if ((target >>> 0) > this.ctx.csLimit) { o.push(this.trap('c.gp(0);')); return 'end'; }
       this.push(this.abs(next));
       if (this.stores) this.out.push(`if (cc) ${this.exit(idx, this.abs(target), EXIT_SMC)}`);
       this.inlined++;
@@ -685,8 +675,8 @@ export class Gen {
     if (op === 0xc3 || op === 0xc2) {
       if (!this.ctx.ss32) return 'no';
       this.lin(2, this.r(4), 4, false);
-      o.push(`v = ${this.load(4)};`);
-      if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((v >>> 0) > ${this.ctx.csLimit}) c.gp(0);`);
+      o.push(`${this.load(4)}`);
+      if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((v >>> 0) > ${this.ctx.csLimit}) ${this.trap('c.gp(0);')}`);
       o.push(`r4 = (r4 + ${4 + (op === 0xc2 ? d.imm : 0)}) | 0;`);
       o.push(this.exit(idx, 'v', EXIT_RET));
       this.inlined++;
@@ -731,19 +721,13 @@ export class Gen {
 ${guard}const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
 ${decl}
 const E = c.eip;
-let i = 0, n = 0, w = 1, cc = false, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fc = 0, fs = 0, e = 0, q = 0, x = 0;
-try {
+let n = 0, cc = false, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fc = 0, e = 0, q = 0, x = 0;
 out: {
 ${loop ? 'for (;;) {' : ''}
 ${body}
 ${loop ? '}' : ''}
 }
 ${wb} c.eip = e; X[x]++; return n + q;
-} catch (err) {
-if (w) { ${wb} if (fs !== 0) FS(c, fs, fa, fb, fr, fx, fc); }
-c.prevEip = ${this.pi ? '(E + EIPS[i]) | 0' : 'EIPS[i]'}; J.faultDone = n + i;
-throw err;
-}
 };`;
   }
 }

@@ -7,7 +7,7 @@ import { CPU, CpuFault } from '../cpu/cpu.ts';
 import { CS, IF, TF } from '../cpu/constants.ts';
 import { names1, names2 } from '../cpu/optable.ts';
 import { decode, type Insn } from './decode.ts';
-import { EXIT_NAMES, Gen, safeCallout, syncFlags } from './codegen.ts';
+import { EXIT_NAMES, Gen, safeCallout } from './codegen.ts';
 
 /** A translated unit. */
 interface Unit {
@@ -257,7 +257,6 @@ export class Jit {
     const entry = c.eip;
     const pi = csLimit === 0xffffffff;
     const g = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
-    const eips: number[] = [];
     let at = phys & 0xfff;
     let eip = entry;
     const visited = new Set<number>();
@@ -301,8 +300,7 @@ export class Jit {
     }
     for (let idx = 0; idx < seq.length; idx++) {
       const { d, kind } = seq[idx];
-      eips.push(pi ? (d.eip - entry) | 0 : d.eip);
-      g.begin(idx);
+      g.begin(idx, d.eip);
       if (kind === 'inline') {
         const r = g.inline(d, idx, loop);
         if (r === 'jump' && idx === seq.length - 1 && tail.kind === 'jump') g.jumpOut(idx, tail.target, loop);
@@ -316,7 +314,7 @@ export class Jit {
     this.onTranslate?.(entry, src);
     let fn: Unit['fn'];
     try {
-      fn = new Function('EIPS', 'PAR', 'X', 'C', 'FS', src)(Int32Array.from(eips), PARITY, this.exits, this.callouts, syncFlags) as Unit['fn'];
+      fn = new Function('PAR', 'X', 'C', src)(PARITY, this.exits, this.callouts) as Unit['fn'];
     } catch (e) {
       throw new Error(`jit: generated code does not compile (${(e as Error).message}):\n${src}`);
     }
