@@ -92,6 +92,8 @@ export class Gen {
   private used = new Set<number>();
   private fl: FlagState = FLAGS_IN_CPU;
   private stores = false;
+  /** Jcc index → index of its target, for the forward branches that stay inside the unit. */
+  private readonly forward = new Map<number, number>();
   /** The instruction being generated (index in the unit, EIP), for fault handlers. */
   private cur = 0;
   private curEip = 0;
@@ -654,7 +656,10 @@ export class Gen {
       const target = (next + d.imm) | 0;
       // Only the taken side is emitted: the builder either continues the unit with the fall-through
       // instruction (a superblock) or ends it with fallOut.
-      o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop)} }`);
+      const to = this.forward.get(idx);
+      // A forward branch inside the unit skips the instructions up to its target: they are not counted.
+      if (to !== undefined) o.push(`if ${this.cond(op & 15)} { ${this.syncCode()} n -= ${to - idx - 1}; break F${idx}; }`);
+      else o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop)} }`);
       this.inlined++;
       return 'jcc';
     }
@@ -683,6 +688,20 @@ export class Gen {
       return 'end';
     }
     return 'no';
+  }
+
+  /**
+   * Opens the labelled block of a forward branch: the Jcc at `from` (emitted next) jumps to the end of the
+   * block, which `closeForward` puts just before instruction `to`.
+   */
+  openForward(from: number, to: number): void {
+    this.out.push(`F${from}: {`);
+    this.forward.set(from, to);
+  }
+  /** Closes the block opened by the Jcc at `from`; both ways in arrive with every flag in the CPU. */
+  closeForward(from: number): void {
+    this.syncNow();
+    this.out.push('}');
   }
 
   /** The end of an unconditional direct jump/call not followed: loop or leave. */
@@ -716,7 +735,7 @@ export class Gen {
     const body = raw.replaceAll('/*WB*/', wb).replaceAll('/*RL*/', rl);
     const decl = regs.length ? `let ${regs.map((r) => `r${r} = R[${r}]`).join(', ')};` : '';
     // The segments the code treats as flat (see lin) must still be: otherwise the dispatcher interprets.
-    const guard = this.guard ? `if ((c.flatSegs & ${this.guard}) !== ${this.guard}) { J.guardFailed = true; return 0; }\n` : '';
+    const guard = this.guard ? `if ((c.flatSegs & ${this.guard}) !== ${this.guard}) return -1;\n` : '';
     return `return function unit(c, J, budget) {
 ${guard}const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
 ${decl}

@@ -36,8 +36,6 @@ interface Unit {
    * (a function called from two places), and a one-entry cache would miss on every switch.
    */
   alt: (Unit | null)[];
-  /** Set when the unit is dropped (invalidation, flush): links to it are no longer followed. */
-  dead: boolean;
   /** Another live unit starting at the same host offset under a different key (e.g. another mode). */
   nextSame: Unit | null;
   /** Times entered and guest instructions run (statistics: how much translated code is really hot). */
@@ -118,8 +116,6 @@ export class Jit {
   private heldUnits = 0;
   /** Set when a write hit a frame with translated code; the running unit leaves after the instruction. */
   codeChanged = false;
-  /** Set by a unit that assumed flat segments which no longer are (it ran nothing and returned 0). */
-  guardFailed = false;
   /** Instructions a faulting unit completed before the faulting one (set by the unit's catch block). */
   faultDone = 0;
   /** Unit exits by reason (0..0x1ff: unit ended by calling the interpreter for that opcode). */
@@ -176,9 +172,10 @@ export class Jit {
     const us = this.frameUnits.get(f);
     if (us) {
       for (const u of us) {
+        const phys = u.phys;
         this.drop(u);
-        this.byPhys.delete(u.phys);
-        const s = slot(u.phys);
+        this.byPhys.delete(phys);
+        const s = slot(phys);
         if (this.table[s] === u) { this.table[s] = null; this.liveUnits--; }
         this.stats.invalidatedUnits++;
       }
@@ -298,8 +295,27 @@ export class Jit {
       at += d.len; eip = (eip + d.len) | 0;
       if (at >= 0x1000) { tail = { kind: 'fall', next: eip }; break; }
     }
+    // Forward branches inside the unit: a Jcc whose target is a later instruction of the sequence jumps
+    // there (a labelled block from the Jcc to just before the target) instead of leaving the unit, so an
+    // `if` without `else` costs no unit exit on either side. Blocks must nest; other Jccs exit as before.
+    const isJcc = (d: Insn) => (d.op >= 0x70 && d.op <= 0x7f) || (d.op >= 0x180 && d.op <= 0x18f);
+    const fwdTo = new Int32Array(seq.length).fill(-1);
+    const ranges: [number, number][] = [];
+    for (let j = 0; j < seq.length; j++) {
+      const d = seq[j].d;
+      if (seq[j].kind !== 'inline' || !isJcc(d)) continue;
+      const target = (d.eip + d.len + d.imm) | 0;
+      let m = -1;
+      for (let k = j + 2; k < seq.length; k++) if (seq[k].d.eip === target) { m = k; break; }
+      if (m < 0 || ranges.some(([a, b]) => a < j && j < b && m > b)) continue;
+      fwdTo[j] = m;
+      ranges.push([j, m]);
+    }
     for (let idx = 0; idx < seq.length; idx++) {
       const { d, kind } = seq[idx];
+      // Close the blocks that end here (innermost, i.e. latest opened, first), then open this Jcc's.
+      for (let j = idx - 1; j >= 0; j--) if (fwdTo[j] === idx) g.closeForward(j);
+      if (fwdTo[idx] >= 0) g.openForward(idx, fwdTo[idx]);
       g.begin(idx, d.eip);
       if (kind === 'inline') {
         const r = g.inline(d, idx, loop);
@@ -328,7 +344,7 @@ export class Jit {
     const csBase = c.segBase[CS];
     const u: Unit = {
       fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi,
-      succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), dead: false, nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
+      succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
     };
     this.byPhys.set(phys, u);
     list.push(u);
@@ -396,11 +412,11 @@ export class Jit {
             // The host offset of CS:EIP through the TLB (-1 when the page is not readable there): a unit
             // translated from those bytes has the same `phys`.
             const phys = (c.tlbFlags[lin >>> 12] & c.rdMask) !== 0 ? c.tlbHost[lin >>> 12] | (lin & 0xfff) : -1;
-            if (u !== null && u.phys === phys && !u.dead && (u.pi || u.eip === c.eip)) {
+            if (u !== null && u.phys === phys && (u.pi || u.eip === c.eip)) {
               st.chained++;
             } else {
               const a: Unit | null = prev.alt[ex];
-              if (a !== null && a.phys === phys && !a.dead && (a.pi || a.eip === c.eip)) {
+              if (a !== null && a.phys === phys && (a.pi || a.eip === c.eip)) {
                 prev.alt[ex] = u; prev.succ[ex] = a; u = a;
                 st.chained++;
               } else {
@@ -430,9 +446,8 @@ export class Jit {
             inUnit = true;
             const k = u.fn(c, this, budget - n - extra);
             inUnit = false;
-            if (this.guardFailed) {
+            if (k < 0) {
               // Translated for flat DS/SS/ES (or others) that are not flat now: interpret this block.
-              this.guardFailed = false;
               c.step();
               n++;
               misses[MISS_SEGMENTS]++;
@@ -495,8 +510,7 @@ export class Jit {
     const u = host >= 0 && c.cs32 && (c.tlbFlags[vpn] & c.rdMask) ? this.translate(host | (lin & 0xfff), 1, true) : null;
     if (u === null) { c.step(); return; }
     this.codeChanged = false;
-    u.fn(c, this, 1);
-    if (this.guardFailed) { this.guardFailed = false; c.step(); }
+    if (u.fn(c, this, 1) < 0) c.step();
   }
 
   /** The statistics with the run counts of the units still held (dropped ones are in `stats` already). */
@@ -532,7 +546,8 @@ export class Jit {
 
 /** Drops a unit: links to it are no longer followed, and its own links are cut so it retains nothing. */
 function kill(u: Unit): void {
-  u.dead = true;
+  // No CS:EIP translates to a negative host offset, so the dispatcher's `phys` checks never match it again.
+  u.phys = -2;
   u.succ.fill(null);
   u.alt.fill(null);
 }
