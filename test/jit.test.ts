@@ -501,3 +501,33 @@ test('jit: units translated with flat data segments see a later non-zero DS base
     assert.ok(b.jit!.misses[7] > 0, 'the flat-segment check failed over to the interpreter');
   }
 });
+
+// mov ecx, 100; xor ebx, ebx; jmp 0x101ffb. At 0x101ffb: inc ebx; inc ebx; nop x3, falling through into
+// the page at 0x102000: add ebx, 1; cmp ecx, 50; jne +2; int 0x80; dec ecx; jnz 0x101ffb; int3.
+const CROSS_START = hexBytes('b96400000031dbe9ef1f0000');
+const CROSS_TAIL = hexBytes('4343909090');
+const CROSS_PAGE2 = (add: number) => hexBytes(`83c3${add.toString(16).padStart(2, '0')}83f9327502cd804975eecc`);
+
+test('jit: a unit that falls through into the next page checks that page\'s mapping when it gets there', () => {
+  // The loop at 0x101ffb is one unit spanning two code pages. INT 0x80 in the middle of the run maps the
+  // second page to a frame whose copy adds 100 instead of 1, and flushes the TLB: the unit must notice at
+  // the page boundary, not run the old page's code.
+  const setup = (t: UserTestCpu) => {
+    t.writeMem(0x101ffb, CROSS_TAIL);
+    t.writeMem(0x102000, CROSS_PAGE2(1));
+    t.writeMem(0x104000, CROSS_PAGE2(100));
+    const stop = t.cpu.hooks.softInt!;
+    t.cpu.hooks.softInt = (v) => {
+      if (v !== 0x80) return stop(v);
+      t.cpu.mem.write32(PTE(0x102000), 0x104000 | 7);
+      t.cpu.flushTlb(true);
+      return true;
+    };
+  };
+  const a = runProgram(CROSS_START, 'interp', { setup });
+  assert.equal(a.regs[3], 51 * 3 + 49 * 102);
+  for (const hot of [1, 4]) for (const slice of [100_000, 11]) {
+    const b = runProgram(CROSS_START, 'jit', { hot, slice, setup });
+    assertSame(a, b, `cross-page, hot=${hot} slice=${slice}`);
+  }
+});

@@ -691,6 +691,15 @@ export class Gen {
   }
 
   /**
+   * Instruction idx (at `eip`) is the first of another code page: the unit goes on only if that linear page
+   * still maps to host page `host` (translated from there); otherwise it leaves for the dispatcher with
+   * EIP = eip, as if it had ended before.
+   */
+  enterPage(idx: number, eip: number, host: number, csBase: number): void {
+    this.out.push(`k = (${csBase} + ${this.abs(eip)}) >>> 12; if (!((tf[k] & rm) && th[k] === ${host})) { ${this.exit(idx - 1, this.abs(eip), EXIT_BRANCH)} }`);
+  }
+
+  /**
    * Opens the labelled block of a forward branch: the Jcc at `from` (emitted next) jumps to the end of the
    * block, which `closeForward` puts just before instruction `to`.
    */

@@ -61,6 +61,8 @@ const TABLE_SIZE = 1 << TABLE_BITS;
 const HOT = 1000;
 /** Guest instructions per unit (bounds translation cost and interrupt latency of straight code). */
 const MAX_INSNS = 96;
+/** Code pages one unit may span (each page after the first costs one inline TLB check when entered). */
+const MAX_PAGES = 4;
 /**
  * Live units before the whole cache is flushed (bounds host memory: a unit costs ~50 KB of V8 heap —
  * source, bytecode, feedback, baseline and optimised code — so this is ~300 MB at most). The default
@@ -162,6 +164,7 @@ export class Jit {
 
   /** Drops a unit, keeping its run counts in the totals. */
   private drop(u: Unit): void {
+    if (u.phys === -2) return; // a unit spanning pages is listed under each of them
     this.stats.unitRuns += u.runs;
     this.stats.unitInsns += u.insns;
     kill(u);
@@ -173,13 +176,14 @@ export class Jit {
     if (us) {
       for (const u of us) {
         const phys = u.phys;
+        if (phys < 0) continue; // already dropped through another of its pages
         this.drop(u);
-        this.byPhys.delete(phys);
+        this.unlinkPhys(u, phys);
         const s = slot(phys);
         if (this.table[s] === u) { this.table[s] = null; this.liveUnits--; }
         this.stats.invalidatedUnits++;
+        this.heldUnits--;
       }
-      this.heldUnits -= us.length;
       this.frameUnits.delete(f);
     }
     this.codeFrames[f] = 0;
@@ -236,6 +240,20 @@ export class Jit {
     return nu;
   }
 
+  private pruned(f: number, list: Unit[]): Unit[] {
+    const live = list.filter((o) => o.phys >= 0);
+    this.frameUnits.set(f, live);
+    return live;
+  }
+
+  /** Removes u from the byPhys chain of its entry offset `phys` (the other units there stay findable). */
+  private unlinkPhys(u: Unit, phys: number): void {
+    let head = this.byPhys.get(phys) ?? null;
+    if (head === u) head = u.nextSame;
+    else for (let o = head; o !== null; o = o.nextSame) if (o.nextSame === u) { o.nextSame = u.nextSame; break; }
+    if (head === null) this.byPhys.delete(phys); else this.byPhys.set(phys, head);
+  }
+
   /** Puts u in its lookup-table slot, noting when that hides another address's unit (see `displaced`). */
   private place(s: number, u: Unit): void {
     const old = this.table[s];
@@ -249,7 +267,11 @@ export class Jit {
     // Host memory stays bounded: past the limit everything is dropped (re-translating what is still hot
     // is cheap next to tracking recency on every dispatch). Done first, so the new unit is registered.
     if (this.heldUnits >= MAX_UNITS) this.flush();
-    const pageHost = phys & ~0xfff;
+    let pageHost = phys & ~0xfff;
+    // The host pages the unit's code comes from: the entry's, then any a direct jump or the fall-through
+    // leads to (see `enter` below).
+    const pages = [pageHost];
+    const csBase = c.segBase[CS];
     const csLimit = c.segLimit[CS];
     const entry = c.eip;
     const pi = csLimit === 0xffffffff;
@@ -258,12 +280,20 @@ export class Jit {
     let eip = entry;
     const visited = new Set<number>();
     let loop = false;
-    // Pass 1 decides the instruction sequence (following direct jumps inside the page) and whether the
-    // unit loops back to its entry; pass 2 (the loop below, re-run) emits code.
-    type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout' };
+    // Pass 1 decides the instruction sequence (following direct jumps, within the page and to pages the
+    // TLB maps now) and whether the unit loops back to its entry; pass 2 (the loop below, re-run) emits code.
+    // `enter`: the instruction is the first one of another code page, whose linear page must map to that
+    // host page when the unit gets there (checked inline; otherwise the unit leaves for the dispatcher).
+    type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout'; enter?: number };
     const seq: Step[] = [];
     let tail: { kind: 'fall'; next: number } | { kind: 'jump'; target: number } | { kind: 'none' } = { kind: 'none' };
     const probe = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
+    let enter: number | undefined;
+    // The host page the linear page of `eip` maps to now (translation time), or -1.
+    const mapped = (e: number) => {
+      const vpn = ((csBase + e) | 0) >>> 12;
+      return (c.tlbFlags[vpn] & c.rdMask) !== 0 ? c.tlbHost[vpn] : -1;
+    };
     for (;;) {
       if (seq.length >= maxInsns) { tail = { kind: 'fall', next: eip }; break; }
       const d = decode(c.pool, pageHost, at, eip, c.cs32);
@@ -272,29 +302,48 @@ export class Jit {
         tail = { kind: 'fall', next: eip };
         break;
       }
-      visited.add(at);
+      visited.add(pageHost | at);
       const r = probe.inline(d, seq.length, false);
       if (r === 'no') {
         const last = !safeCallout(d);
         if (last && seq.length === 0 && !force) return null; // a lone monitor call gains nothing over the interpreter
-        seq.push({ d, kind: last ? 'last-callout' : 'callout' });
+        seq.push({ d, kind: last ? 'last-callout' : 'callout', enter });
+        enter = undefined;
         if (last) break;
       } else {
-        seq.push({ d, kind: 'inline' });
+        seq.push({ d, kind: 'inline', enter });
+        enter = undefined;
         if (r === 'end') break;
         if (r === 'jcc' && ((d.eip + d.len + d.imm) | 0) === entry) loop = true;
         if (r === 'jump') {
           const target = (d.eip + d.len + d.imm) | 0;
           const tat = at + (target - eip);
           if (target === entry) { loop = true; tail = { kind: 'jump', target }; break; }
-          if (tat < 0 || tat >= 0x1000 || visited.has(tat) || seq.length + 1 >= maxInsns) { tail = { kind: 'jump', target }; break; }
-          at = tat; eip = target;
+          if (seq.length + 1 >= maxInsns) { tail = { kind: 'jump', target }; break; }
+          if (tat >= 0 && tat < 0x1000) {
+            if (visited.has(pageHost | tat)) { tail = { kind: 'jump', target }; break; }
+            at = tat; eip = target;
+            continue;
+          }
+          // A CALL into another page is followed in user code only: kernel functions are called from many
+          // places, and copying each callee into every caller's unit made boot 20% and fork/exec 40% slower
+          // (more code for V8 to compile, each copy less warm); for busybox awk it saves 13%.
+          const host = d.op === 0xe8 && c.cpl !== 3 ? -1 : mapped(target);
+          if (host < 0 || pages.length >= MAX_PAGES || visited.has(host | (target & 0xfff))) { tail = { kind: 'jump', target }; break; }
+          if (!pages.includes(host)) pages.push(host);
+          pageHost = host; at = target & 0xfff; eip = target; enter = host;
           continue;
         }
       }
       at += d.len; eip = (eip + d.len) | 0;
-      if (at >= 0x1000) { tail = { kind: 'fall', next: eip }; break; }
+      if (at >= 0x1000) {
+        const host = mapped(eip);
+        if (host < 0 || pages.length >= MAX_PAGES || seq.length >= maxInsns) { tail = { kind: 'fall', next: eip }; break; }
+        if (!pages.includes(host)) pages.push(host);
+        pageHost = host; at = 0; enter = host;
+      }
     }
+
     // Forward branches inside the unit: a Jcc whose target is a later instruction of the sequence jumps
     // there (a labelled block from the Jcc to just before the target) instead of leaving the unit, so an
     // `if` without `else` costs no unit exit on either side. Blocks must nest; other Jccs exit as before.
@@ -308,6 +357,8 @@ export class Jit {
       let m = -1;
       for (let k = j + 2; k < seq.length; k++) if (seq[k].d.eip === target) { m = k; break; }
       if (m < 0 || ranges.some(([a, b]) => a < j && j < b && m > b)) continue;
+      // The taken side must not skip a page check (an instruction entered from another page).
+      if (seq.slice(j + 1, m + 1).some((st) => st.enter !== undefined)) continue;
       fwdTo[j] = m;
       ranges.push([j, m]);
     }
@@ -315,6 +366,8 @@ export class Jit {
       const { d, kind } = seq[idx];
       // Close the blocks that end here (innermost, i.e. latest opened, first), then open this Jcc's.
       for (let j = idx - 1; j >= 0; j--) if (fwdTo[j] === idx) g.closeForward(j);
+      const ent = seq[idx].enter;
+      if (ent !== undefined) g.enterPage(idx, d.eip, ent, csBase);
       if (fwdTo[idx] >= 0) g.openForward(idx, fwdTo[idx]);
       g.begin(idx, d.eip);
       if (kind === 'inline') {
@@ -334,20 +387,25 @@ export class Jit {
     } catch (e) {
       throw new Error(`jit: generated code does not compile (${(e as Error).message}):\n${src}`);
     }
-    const f = pageHost >>> 12;
-    if (!this.codeFrames[f]) {
-      this.codeFrames[f] = 1;
-      c.protectFrame(pageHost);
-    }
-    let list = this.frameUnits.get(f);
-    if (!list) { list = []; this.frameUnits.set(f, list); }
-    const csBase = c.segBase[CS];
     const u: Unit = {
       fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi,
       succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
     };
     this.byPhys.set(phys, u);
-    list.push(u);
+    // Registered with every page it was built from: a write to any of them drops it.
+    for (const ph of pages) {
+      const f = ph >>> 12;
+      if (!this.codeFrames[f]) {
+        this.codeFrames[f] = 1;
+        c.protectFrame(ph);
+      }
+      let list = this.frameUnits.get(f);
+      if (!list) { list = []; this.frameUnits.set(f, list); }
+      // A unit dropped through another of its pages stays listed here until this frame is invalidated or
+      // the cache flushed: prune such entries now and then so that the list stays bounded.
+      if (list.length >= 16 && (list.length & (list.length - 1)) === 0) list = this.pruned(f, list);
+      list.push(u);
+    }
     this.heldUnits++;
     this.stats.unitsTranslated++;
     this.stats.insnsTranslated += seq.length;
@@ -516,7 +574,8 @@ export class Jit {
   /** The statistics with the run counts of the units still held (dropped ones are in `stats` already). */
   totals(): JitStats {
     const s = { ...this.stats };
-    for (const us of this.frameUnits.values()) for (const u of us) { s.unitRuns += u.runs; s.unitInsns += u.insns; }
+    // Each live unit once, under the frame of its entry (a unit spanning pages is listed under each).
+    for (const [f, us] of this.frameUnits) for (const u of us) if (u.phys >= 0 && (u.phys >>> 12) === f) { s.unitRuns += u.runs; s.unitInsns += u.insns; }
     return s;
   }
 
