@@ -400,6 +400,17 @@ const CHAIN_REMAP = hexBytes('b96400000031dbe8f41f000083f9327502cd804975f1cc');
 const F_ADD1 = hexBytes('83c301c3'), F_ADD100 = hexBytes('83c364c3'); // add ebx, 1 / add ebx, 100 ; ret
 const PTE = (lin: number) => 0x3f1000 + (lin >>> 12) * 4; // the test process's page table (src/cpu/testing.ts)
 
+/** On INT 0x80, maps linear page `lin` to `frame` and flushes the TLB, as a CR3 write does. */
+function remapOnInt80(t: UserTestCpu, lin: number, frame: number): void {
+  const stop = t.cpu.hooks.softInt!;
+  t.cpu.hooks.softInt = (v) => {
+    if (v !== 0x80) return stop(v);
+    t.cpu.mem.write32(PTE(lin), frame | 7);
+    t.cpu.flushTlb(true);
+    return true;
+  };
+}
+
 test('jit: rewriting the target of a chained call drops the link', () => {
   const setup = (t: UserTestCpu) => t.writeMem(0x102000, F_ADD1);
   const a = runProgram(CHAIN_SMC, 'interp', { setup });
@@ -419,13 +430,7 @@ test('jit: a chained successor is not followed once its linear page maps elsewhe
   const setup = (t: UserTestCpu) => {
     t.writeMem(0x102000, F_ADD1);
     t.writeMem(0x104000, F_ADD100);
-    const stop = t.cpu.hooks.softInt!;
-    t.cpu.hooks.softInt = (v) => {
-      if (v !== 0x80) return stop(v);
-      t.cpu.mem.write32(PTE(0x102000), 0x104000 | 7);
-      t.cpu.flushTlb(true);
-      return true;
-    };
+    remapOnInt80(t, 0x102000, 0x104000);
   };
   const a = runProgram(CHAIN_REMAP, 'interp', { setup });
   assert.equal(a.regs[3], 51 + 49 * 100);
@@ -516,13 +521,7 @@ test('jit: a unit that falls through into the next page checks that page\'s mapp
     t.writeMem(0x101ffb, CROSS_TAIL);
     t.writeMem(0x102000, CROSS_PAGE2(1));
     t.writeMem(0x104000, CROSS_PAGE2(100));
-    const stop = t.cpu.hooks.softInt!;
-    t.cpu.hooks.softInt = (v) => {
-      if (v !== 0x80) return stop(v);
-      t.cpu.mem.write32(PTE(0x102000), 0x104000 | 7);
-      t.cpu.flushTlb(true);
-      return true;
-    };
+    remapOnInt80(t, 0x102000, 0x104000);
   };
   const a = runProgram(CROSS_START, 'interp', { setup });
   assert.equal(a.regs[3], 51 * 3 + 49 * 102);
