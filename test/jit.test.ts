@@ -530,3 +530,17 @@ test('jit: a unit that falls through into the next page checks that page\'s mapp
     assertSame(a, b, `cross-page, hot=${hot} slice=${slice}`);
   }
 });
+
+// jmp over 16 NOPs (so that a unit starts at its target); mov esi, DATA; lds eax, [esi]; mov [esi], eax;
+// int3 (the far pointer at DATA is 0:0, a null selector)
+const LDS_NULL = hexBytes('eb10' + '90'.repeat(16) + 'be00002000c5068906cc');
+
+test('jit: LDS in the middle of a unit that treats DS as flat ends the unit when DS is no longer flat', () => {
+  // LDS is a monitor call the unit goes on after; it loads a null selector into DS, so the store after it
+  // raises #GP(0) on the interpreter. The unit was translated with DS flat: it must not store through it.
+  const a = runProgram(LDS_NULL, 'interp');
+  assert.equal(a.event, 'exception 13 code 0');
+  const b = runProgram(LDS_NULL, 'jit', { hot: 1 });
+  assertSame(a, b, 'lds-null');
+  assert.ok(b.jit!.stats.unitsTranslated >= 1, 'the LDS ran inside a unit');
+});

@@ -346,7 +346,11 @@ export class Gen {
     const next = (d.eip + d.len) | 0;
     this.out.push(`${this.wb()} c.eip = ${this.abs(d.eip)}; C[${d.op}]++; ${this.trap('c.step();', false)}`);
     if (last) { this.out.push(`X[${d.op}]++; return n + ${idx + 1};`); return; }
-    this.out.push(`if (c.eip !== ${this.abs(next)} || J.codeChanged) { X[${EXIT_CALLOUT_MOVED}]++; return n + ${idx + 1}; }`);
+    // LES/LDS and POP FS/GS load a data segment and may go on in the unit: if one of the segments the
+    // unit treats as flat (its guard, known at the end: /*G*/) is no longer flat, the unit leaves here.
+    const loadsSeg = d.op === 0xc4 || d.op === 0xc5 || d.op === 0x1a1 || d.op === 0x1a9;
+    const seg = loadsSeg ? ' || (c.flatSegs & /*G*/0) !== /*G*/0' : '';
+    this.out.push(`if (c.eip !== ${this.abs(next)} || J.codeChanged${seg}) { X[${EXIT_CALLOUT_MOVED}]++; return n + ${idx + 1}; }`);
     this.out.push('/*RL*/');
   }
 
@@ -741,7 +745,7 @@ export class Gen {
     const assigned = new Set([...raw.matchAll(/\br([0-7]) = /g)].map((m) => Number(m[1])));
     const wb = regs.filter((r) => assigned.has(r)).map((r) => `R[${r}] = r${r};`).join(' ');
     const rl = regs.map((r) => `r${r} = R[${r}];`).join(' ');
-    const body = raw.replaceAll('/*WB*/', wb).replaceAll('/*RL*/', rl);
+    const body = raw.replaceAll('/*WB*/', wb).replaceAll('/*RL*/', rl).replaceAll('/*G*/0', String(this.guard));
     const decl = regs.length ? `let ${regs.map((r) => `r${r} = R[${r}]`).join(', ')};` : '';
     // The segments the code treats as flat (see lin) must still be: otherwise the dispatcher interprets.
     const guard = this.guard ? `if ((c.flatSegs & ${this.guard}) !== ${this.guard}) return -1;\n` : '';
