@@ -38,7 +38,8 @@ export const EXIT_NAMES: Record<number, string> = {
 
 // One-byte opcodes whose interpreter handler cannot change anything a unit assumes constant (mode, CS,
 // CPL, TF, IF, control flow other than re-executing itself): after calling one, the unit goes on if EIP is
-// the next instruction. Everything else (far transfers, segment loads of SS/CS, POPF, CLI/STI, HLT, I/O,
+// the next instruction. LES/LDS and POP FS/GS may change a flat data segment: the unit re-checks after
+// them (Gen.callout). Everything else (far transfers, segment loads of SS/CS, POPF, CLI/STI, HLT, I/O,
 // INT, system instructions) ends the unit after the call.
 const SAFE1 = new Uint8Array(256);
 const SAFE2 = new Uint8Array(256);
@@ -711,8 +712,8 @@ export class Gen {
     this.out.push(`F${from}: {`);
     this.forward.set(from, to);
   }
-  /** Closes the block opened by the Jcc at `from`; both ways in arrive with every flag in the CPU. */
-  closeForward(from: number): void {
+  /** Closes the innermost open forward block; both ways in arrive with every flag in the CPU. */
+  closeForward(): void {
     this.syncNow();
     this.out.push('}');
   }

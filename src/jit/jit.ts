@@ -44,6 +44,13 @@ interface Unit {
   length: number;
 }
 
+/**
+ * `Unit.phys` of a dropped unit: no CS:EIP translates to a negative host offset, so the dispatcher's
+ * `phys` checks never match it again. A unit spanning pages stays listed under its other pages after
+ * it is dropped through one of them.
+ */
+const DROPPED = -2;
+
 /** Why the dispatcher ran an instruction on the interpreter instead of in a unit (statistics). */
 const MISS_NOT_START = 0, MISS_TLB = 1, MISS_COLD = 2, MISS_UNTRANSLATABLE = 3, MISS_16BIT = 4, MISS_TF = 5, MISS_SHADOW = 6, MISS_SEGMENTS = 7;
 const MISS_NAMES = ['not a block start', 'code page not in TLB', 'cold (not yet hot)', 'untranslatable start', '16-bit code', 'single-step (TF)', 'interrupt shadow',
@@ -164,7 +171,7 @@ export class Jit {
 
   /** Drops a unit, keeping its run counts in the totals. */
   private drop(u: Unit): void {
-    if (u.phys === -2) return; // a unit spanning pages is listed under each of them
+    if (u.phys === DROPPED) return;
     this.stats.unitRuns += u.runs;
     this.stats.unitInsns += u.insns;
     kill(u);
@@ -176,7 +183,7 @@ export class Jit {
     if (us) {
       for (const u of us) {
         const phys = u.phys;
-        if (phys < 0) continue; // already dropped through another of its pages
+        if (phys === DROPPED) continue;
         this.drop(u);
         this.unlinkPhys(u, phys);
         const s = slot(phys);
@@ -241,7 +248,7 @@ export class Jit {
   }
 
   private pruned(f: number, list: Unit[]): Unit[] {
-    const live = list.filter((o) => o.phys >= 0);
+    const live = list.filter((o) => o.phys !== DROPPED);
     this.frameUnits.set(f, live);
     return live;
   }
@@ -365,7 +372,7 @@ export class Jit {
     for (let idx = 0; idx < seq.length; idx++) {
       const { d, kind } = seq[idx];
       // Close the blocks that end here (innermost, i.e. latest opened, first), then open this Jcc's.
-      for (let j = idx - 1; j >= 0; j--) if (fwdTo[j] === idx) g.closeForward(j);
+      for (let j = idx - 1; j >= 0; j--) if (fwdTo[j] === idx) g.closeForward();
       const ent = seq[idx].enter;
       if (ent !== undefined) g.enterPage(idx, d.eip, ent, csBase);
       if (fwdTo[idx] >= 0) g.openForward(idx, fwdTo[idx]);
@@ -575,7 +582,7 @@ export class Jit {
   totals(): JitStats {
     const s = { ...this.stats };
     // Each live unit once, under the frame of its entry (a unit spanning pages is listed under each).
-    for (const [f, us] of this.frameUnits) for (const u of us) if (u.phys >= 0 && (u.phys >>> 12) === f) { s.unitRuns += u.runs; s.unitInsns += u.insns; }
+    for (const [f, us] of this.frameUnits) for (const u of us) if (u.phys !== DROPPED && (u.phys >>> 12) === f) { s.unitRuns += u.runs; s.unitInsns += u.insns; }
     return s;
   }
 
@@ -605,8 +612,7 @@ export class Jit {
 
 /** Drops a unit: links to it are no longer followed, and its own links are cut so it retains nothing. */
 function kill(u: Unit): void {
-  // No CS:EIP translates to a negative host offset, so the dispatcher's `phys` checks never match it again.
-  u.phys = -2;
+  u.phys = DROPPED;
   u.succ.fill(null);
   u.alt.fill(null);
 }
