@@ -76,9 +76,10 @@ test('RX FIFO: trigger level, full FIFO refuses bytes, character timeout', () =>
   const t = setup();
   t.out(LCR, 0x83); t.out(RBR, 1); t.out(IER, 0); t.out(LCR, 0x03); // 115200 8N1
   t.out(FCR, 0x81); t.out(MCR, 0x0b);
-  assert.equal(t.uart.rxInterruptEnabled(), false);
+  assert.equal(t.uart.readyForInput(), false);
   t.out(IER, 0x01);
-  assert.equal(t.uart.rxInterruptEnabled(), true);
+  t.clock.advance(1_000_000);
+  assert.equal(t.uart.readyForInput(), true);
   for (let i = 0; i < 7; i++) assert.equal(t.uart.receive(0x30 + i), true);
   assert.equal(t.in(IIR), 0xc1, 'below the trigger level of 8');
   assert.equal(t.irq.level, false);
@@ -155,4 +156,29 @@ test('modem status interrupt from host lines', () => {
   assert.equal(t.in(MSR), 0x30 | 0x08);
   assert.equal(t.in(IIR), 0x01);
   assert.equal(t.irq.level, false);
+});
+
+test('held host input waits until the receiver has settled: Linux 8250 startup and set_termios lose nothing', () => {
+  const t = setup();
+  assert.equal(t.uart.readyForInput(), false, 'RDA interrupt off: hold input');
+  // serial8250_do_startup: clear and disable the FIFOs, enable RLS+RDA, then read LSR/RBR/IIR/MSR "for luck";
+  // set_termios then enables the FIFOs again. A byte offered inside this sequence would be discarded.
+  t.out(FCR, 0x01); t.out(FCR, 0x07); t.out(FCR, 0);
+  t.out(LCR, 0x03); t.out(MCR, 0x0b);
+  t.out(IER, 0x05);
+  assert.equal(t.uart.readyForInput(), false, 'just opened');
+  t.in(LSR); t.in(RBR); t.in(IIR); t.in(MSR);
+  t.clock.advance(600_000);
+  t.out(FCR, 0x81);
+  t.clock.advance(600_000);
+  assert.equal(t.uart.readyForInput(), false, 'the FIFO reset 0.6 ms ago restarted the wait');
+  t.clock.advance(400_000);
+  assert.equal(t.uart.readyForInput(), true, 'open for 1 ms with no reset');
+  assert.equal(t.uart.receive(0x65), true);
+  assert.equal(t.in(LSR) & 1, 1);
+  assert.equal(t.in(RBR), 0x65, 'the first byte reaches the driver');
+  t.out(IER, 0x01);
+  assert.equal(t.uart.readyForInput(), true, 'changing other IER bits keeps the receiver open');
+  t.out(IER, 0);
+  assert.equal(t.uart.readyForInput(), false, 'RDA off again: hold input');
 });

@@ -92,8 +92,8 @@ export class Vm {
   }
 
   /**
-   * Linux's 8250 driver clears the FIFOs when it opens the port, so input is held until the guest has
-   * enabled the receive interrupt, then offered byte by byte while the FIFO accepts it.
+   * Linux's 8250 driver clears the FIFOs when it opens the port, so input is held until the guest's
+   * receiver has settled (Uart16550.readyForInput), then offered byte by byte while the FIFO accepts it.
    */
   private feedInput(): void {
     if (this.extraConsole && this.opts.extraConsole?.input) {
@@ -101,7 +101,7 @@ export class Vm {
       return;
     }
     const uart = this.machine.serial[0];
-    if (!this.input.length || !uart.rxInterruptEnabled()) return;
+    if (!this.input.length || !uart.readyForInput()) return;
     let n = 0;
     while (n < this.input.length && uart.receive(this.input[n])) n++;
     if (n) this.input.splice(0, n);

@@ -31,11 +31,20 @@ export type UartState = {
   msrDelta: number;
   /** The host side's modem lines (MSR bit layout) used outside loopback. */
   hostLines: number;
+  /** Guest time (ns) the receiver was last opened: RDA interrupt enabled or RX FIFO reset; -1 while RDA is off. */
+  rxOpenedAt: number;
 };
 
 const IER_RDA = 1, IER_THRE = 2, IER_RLS = 4, IER_MS = 8;
 const LCR_DLAB = 0x80, MCR_OUT2 = 8, MCR_LOOP = 0x10;
 const TRIGGER = [1, 4, 8, 14];
+/**
+ * How long the receiver must stay open before the host offers typed-ahead input. Linux's 8250 startup
+ * enables the RDA interrupt and then reads RBR once more "for luck", and its set_termios that follows
+ * re-enables the FIFOs (which clears them, §8.6): a byte offered inside that sequence is lost, as it
+ * would be on a real line. The sequence takes microseconds of guest time.
+ */
+const RX_SETTLE_NS = 1_000_000;
 /** The PC's UART crystal (1.8432 MHz); the baud rate is this / (16 * divisor). */
 const XTAL_HZ = 1_843_200;
 
@@ -44,7 +53,7 @@ export class Uart16550 implements PortDevice, Stateful<UartState> {
   state: UartState = {
     rx: [], lastRx: 0, ier: 0, fcr: 0, lcr: 0, mcr: 0, scr: 0, dll: 12, dlm: 0, lsrErrors: 0,
     // A terminal is attached: CTS, DSR and DCD asserted.
-    threPending: false, timeoutPending: false, msrLines: 0xb0, msrDelta: 0, hostLines: 0xb0,
+    threPending: false, timeoutPending: false, msrLines: 0xb0, msrDelta: 0, hostLines: 0xb0, rxOpenedAt: -1,
   };
   /** Guest output: each byte the guest transmits (not in loopback). */
   onTransmit: ((byte: number) => void) | null = null;
@@ -61,8 +70,14 @@ export class Uart16550 implements PortDevice, Stateful<UartState> {
   private get capacity(): number { return this.fifo ? 16 : 1; }
   private get loop(): boolean { return (this.state.mcr & MCR_LOOP) !== 0; }
 
-  /** Whether the guest has enabled the received-data interrupt (until then the host should hold input). */
-  rxInterruptEnabled(): boolean { return (this.state.ier & IER_RDA) !== 0; }
+  /**
+   * Whether the host should offer held input now: the guest has had the received-data interrupt enabled,
+   * with no RX FIFO reset, for RX_SETTLE_NS (until then the driver may still discard what arrives).
+   */
+  readyForInput(): boolean {
+    const t = this.state.rxOpenedAt;
+    return t >= 0 && this.clock.now() - t >= RX_SETTLE_NS;
+  }
 
   /** Whether `receive` would take a byte now (room in the RX FIFO, not in loopback). */
   canReceive(): boolean { return !this.loop && this.state.rx.length < this.capacity; }
@@ -175,6 +190,8 @@ export class Uart16550 implements PortDevice, Stateful<UartState> {
         if (s.lcr & LCR_DLAB) { s.dlm = value; break; }
         // Enabling ETBEI while THR is empty raises a THRE interrupt at once.
         if (value & IER_THRE && !(s.ier & IER_THRE)) s.threPending = true;
+        if (!(value & IER_RDA)) s.rxOpenedAt = -1;
+        else if (!(s.ier & IER_RDA)) s.rxOpenedAt = this.clock.now();
         s.ier = value & 0x0f;
         break;
       case 2: this.writeFcr(value); break;
@@ -204,11 +221,18 @@ export class Uart16550 implements PortDevice, Stateful<UartState> {
   /** §8.6: bit 0 enables the FIFOs (changing it clears both); bits 1/2 reset RX/TX; 7-6 RX trigger. */
   private writeFcr(v: number): void {
     const s = this.state;
-    if ((v & 1) !== (s.fcr & 1)) { s.rx = []; s.timeoutPending = false; }
+    if ((v & 1) !== (s.fcr & 1)) this.rxReset();
     if (!(v & 1)) { s.fcr = 0; this.rxActivity(); return; }
-    if (v & 2) s.rx = [];
+    if (v & 2) this.rxReset();
     s.fcr = v & 0xc9;
     this.rxActivity();
+  }
+
+  private rxReset(): void {
+    const s = this.state;
+    s.rx = [];
+    s.timeoutPending = false;
+    if (s.rxOpenedAt >= 0) s.rxOpenedAt = this.clock.now();
   }
 
   afterRestore(): void {
