@@ -18,6 +18,7 @@ import { VirtioConsole } from '../devices/virtio/console.ts';
 import { VirtioRng } from '../devices/virtio/rng.ts';
 import { NicSetup } from './nic.ts';
 import { statsReport } from '../vmm/stats.ts';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const USAGE = `usage: trapeze run [options]
 
@@ -159,7 +160,7 @@ export const runCommand: Command = {
       throw e;
     }
     const console = attachConsole(vm, process.stdin, process.stdout);
-    const report = (): string => statsReport(vm) + nics.statsLines().map((l) => `${l}\n`).join('');
+    const report = (): string => statsReport(vm) + nics.statsLines().map((l) => `${l}\n`).join('') + hostMemoryLine();
     // SIGUSR2: the statistics so far, e.g. before and after a workload to measure its share (npm run bench
     // does). The handler runs on the event loop, which the VM yields to between slices, so the counts are
     // consistent; one write keeps the table in one piece on stderr.
@@ -184,3 +185,13 @@ export const runCommand: Command = {
     }
   },
 };
+
+/** The host process's memory: RSS and its peak, and V8's heap by space (translated code lives in code_space). */
+function hostMemoryLine(): string {
+  const MB = (b: number) => (b / 1048576).toFixed(0);
+  const spaces = new Map(getHeapSpaceStatistics().map((x) => [x.space_name, x.space_used_size]));
+  const space = (n: string) => MB(spaces.get(n) ?? 0);
+  const used = [...spaces.values()].reduce((a, b) => a + b, 0);
+  const m = process.memoryUsage();
+  return `host: rss ${MB(m.rss)} MB (peak ${MB(process.resourceUsage().maxRSS * 1024)} MB); V8 heap ${MB(used)} MB used (old ${space('old_space')}, code ${space('code_space')}, young ${space('new_space')}, large ${space('large_object_space')}), array buffers ${MB(m.arrayBuffers)} MB\n`;
+}

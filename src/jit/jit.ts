@@ -88,6 +88,8 @@ export interface JitStats {
   links: number;
   insnsTranslated: number;
   insnsInlined: number;
+  /** Characters of generated JavaScript (V8 keeps each unit's source while the unit lives). */
+  sourceChars: number;
   flushes: number;
   invalidatedFrames: number;
   invalidatedUnits: number;
@@ -136,7 +138,7 @@ export class Jit {
   /** Instructions interpreted outside units, by reason (MISS_*). */
   readonly misses = new Float64Array(MISS_NAMES.length);
   private missReason = 0;
-  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, interpreted: 0, translateMs: 0 };
+  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, sourceChars: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, interpreted: 0, translateMs: 0 };
 
   /** Called with each unit's entry EIP and generated source (debugging: see the code a block became). */
   onTranslate: ((eip: number, src: string) => void) | null = null;
@@ -417,6 +419,7 @@ export class Jit {
     this.stats.unitsTranslated++;
     this.stats.insnsTranslated += seq.length;
     this.stats.insnsInlined += g.inlined;
+    this.stats.sourceChars += src.length;
     return u;
   }
 
@@ -590,7 +593,7 @@ export class Jit {
   report(): string {
     const s = this.totals();
     const lines = [
-      `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined) in ${s.translateMs.toFixed(0)} ms; ${this.heldUnits} held, ${this.liveUnits} in the lookup table`,
+      `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined, ${(s.sourceChars / 1e6).toFixed(1)} MB of JavaScript) in ${s.translateMs.toFixed(0)} ms; ${this.heldUnits} held, ${this.liveUnits} in the lookup table`,
       `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units)`,
       `jit: ${s.unitRuns} unit runs, ${s.unitInsns} instructions in units, ${s.interpreted} interpreted outside units`,
       `jit: dispatch: ${s.chained} through chain links, ${s.lookups} table lookups, ${s.links} links made`,
