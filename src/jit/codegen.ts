@@ -750,7 +750,8 @@ export class Gen {
     const decl = regs.length ? `let ${regs.map((r) => `r${r} = R[${r}]`).join(', ')};` : '';
     // The segments the code treats as flat (see lin) must still be: otherwise the dispatcher interprets.
     const guard = this.guard ? `if ((c.flatSegs & ${this.guard}) !== ${this.guard}) return -1;\n` : '';
-    return `return function unit(c, J, budget) {
+    return `'use strict';
+return function unit(c, J, budget) {
 ${guard}const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
 ${decl}
 const E = c.eip;

@@ -62,7 +62,8 @@ const TABLE_SIZE = 1 << TABLE_BITS;
  * Executions of a block start before it is translated. Translating cold code costs more than it saves:
  * besides our translation (~0.1-0.3 ms), a fresh JS function runs in V8's bytecode interpreter and then
  * its baseline tier (both slower than our own interpreter) until V8 has seen enough of it to optimise it;
- * each unit also holds ~50 KB of V8 heap. Measured on the default guest (docs/jit.md): 64 translated
+ * each unit also holds ~26 KB of V8 heap. With Sparkplug off, 400 was still worse than 1000 (boot 22-24
+ * against 19-20 s, 200 fork/execs + awk 10.5 against 7-8 s). Measured on the default guest (docs/jit.md): 64 translated
  * 22,000 units for the boot and ~3,000 more per 40 fork+exec iterations, 1000 about 4,000 and 250.
  */
 const HOT = 1000;
@@ -71,11 +72,11 @@ const MAX_INSNS = 96;
 /** Code pages one unit may span (each page after the first costs one inline TLB check when entered). */
 const MAX_PAGES = 4;
 /**
- * Live units before the whole cache is flushed (bounds host memory: a unit costs ~50 KB of V8 heap —
- * source, bytecode, feedback, baseline and optimised code — so this is ~300 MB at most). The default
- * guest's boot and bench workloads hold ~5,000.
+ * Live units before the whole cache is flushed (bounds host memory: a unit costs ~26 KB of V8 heap —
+ * source, bytecode, feedback and optimised code, with Sparkplug off (src/cli/v8-tuning.ts) — so this is
+ * ~210 MB at most). The default guest's boot and the CPU bench workloads hold ~5,200.
  */
-const MAX_UNITS = 6144;
+const MAX_UNITS = 8192;
 
 const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) { let b = i, p = 1; while (b) { p ^= b & 1; b >>= 1; } PARITY[i] = p ? 4 : 0; }
