@@ -255,9 +255,9 @@ test(`jit: random byte streams run alike on the interpreter and the JIT (${STREA
 
 /**
  * Random straight-line sequences of flag producers (ALU, ADC/SBB, INC/DEC, shifts, rotates, IMUL, NEG)
- * and flag consumers (Jcc, SETcc, CMOVcc, ADC, PUSHFD, a call-out), optionally looped and ending in a
- * faulting load: the flags a unit keeps in locals must reach the CPU exactly at exits, loops, call-outs
- * and faults.
+ * and flag consumers (Jcc, SETcc, CMOVcc, ADC, PUSHFD, a call-out), with forward branches (over one
+ * instruction, if-else arms, crossing pairs), optionally looped and ending in a faulting load: the flags
+ * a unit keeps in locals must reach the CPU exactly at exits, loops, call-outs, faults and branch targets.
  */
 function flagProgram(rng: Rng, loop: boolean): Uint8Array {
   const regs = [0, 2, 3, 5, 6, 7]; // not ECX (shift counts) or ESP
@@ -287,11 +287,25 @@ function flagProgram(rng: Rng, loop: boolean): Uint8Array {
       default: return [0x9c, 0x58 + r, 0x0f, 0xa3, 0x15, 8, 0, 0x20, 0]; // PUSHFD; BT [DATA], EDX (a call-out reading CF)
     }
   };
+  const some = (): number[] => { const a = insn(); return rng.chance(0.5) ? [...a, ...insn()] : a; };
   for (let n = 4 + rng.int(24); n > 0; n--) {
-    if (rng.chance(0.15)) {
+    const p = rng.int(100);
+    if (p < 15) {
       // Jcc over the next instruction: both sides continue in the unit.
       const next = insn();
       out.push(0x70 + rng.int(16), next.length, ...next);
+    } else if (p < 25) {
+      // if-else: Jcc to the second arm, JMP over it at the end of the first (both arms stay in the unit).
+      const a = some(), b = some();
+      out.push(0x70 + rng.int(16), a.length + 2, ...a, 0xeb, b.length, ...b);
+    } else if (p < 30) {
+      // Crossing forward branches: jcc1 X; A1; jcc2 Y; A2; X: A3; jmp Z; Y: B; Z:
+      const a1 = some(), a2 = some(), a3 = some(), b = some();
+      out.push(0x70 + rng.int(16), a1.length + 2 + a2.length, ...a1, 0x70 + rng.int(16), a2.length + a3.length + 2, ...a2, ...a3, 0xeb, b.length, ...b);
+    } else if (p < 33) {
+      // if-else whose other arm ends the unit (INT3): the builder gives up decoding past the JMP and follows it.
+      const a = some(), b = [...some(), 0xcc];
+      out.push(0x70 + rng.int(16), a.length + 2, ...a, 0xeb, b.length, ...b);
     } else out.push(...insn());
   }
   if (loop) {

@@ -663,7 +663,7 @@ export class Gen {
       // instruction (a superblock) or ends it with fallOut.
       const to = this.forward.get(idx);
       // A forward branch inside the unit skips the instructions up to its target: they are not counted.
-      if (to !== undefined) o.push(`if ${this.cond(op & 15)} { ${this.syncCode()} n -= ${to - idx - 1}; break F${idx}; }`);
+      if (to !== undefined) o.push(`if ${this.cond(op & 15)} { ${this.syncCode()} n -= ${to - idx - 1}; break T${to}; }`);
       else o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop)} }`);
       this.inlined++;
       return 'jcc';
@@ -705,12 +705,19 @@ export class Gen {
   }
 
   /**
-   * Opens the labelled block of a forward branch: the Jcc at `from` (emitted next) jumps to the end of the
-   * block, which `closeForward` puts just before instruction `to`.
+   * Opens the labelled block of forward branches to instruction `to`: they jump to the end of the block,
+   * which `closeForward` puts just before that instruction.
    */
-  openForward(from: number, to: number): void {
-    this.out.push(`F${from}: {`);
+  openForward(to: number): void {
+    this.out.push(`T${to}: {`);
+  }
+  /** The Jcc at `from` (emitted next) jumps to instruction `to`, inside an open block (openForward). */
+  forwardBranch(from: number, to: number): void {
     this.forward.set(from, to);
+  }
+  /** The JMP at `from`, just emitted, goes on at instruction `to` (see forwardBranch). */
+  breakForward(from: number, to: number): void {
+    this.out.push(`{ ${this.syncCode()} n -= ${to - from - 1}; break T${to}; }`);
   }
   /** Closes the innermost open forward block; both ways in arrive with every flag in the CPU. */
   closeForward(): void {

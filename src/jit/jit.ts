@@ -288,13 +288,15 @@ export class Jit {
     const g = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
     let at = phys & 0xfff;
     let eip = entry;
-    const visited = new Set<number>();
+    let visited = new Set<number>();
+    const jccTargets: number[] = [];
     let loop = false;
     // Pass 1 decides the instruction sequence (following direct jumps, within the page and to pages the
     // TLB maps now) and whether the unit loops back to its entry; pass 2 (the loop below, re-run) emits code.
     // `enter`: the instruction is the first one of another code page, whose linear page must map to that
     // host page when the unit gets there (checked inline; otherwise the unit leaves for the dispatcher).
-    type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout'; enter?: number };
+    // `linear`: a direct JMP not followed: decoding went on after it (see below).
+    type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout'; enter?: number; linear?: boolean };
     const seq: Step[] = [];
     let tail: { kind: 'fall'; next: number } | { kind: 'jump'; target: number } | { kind: 'none' } = { kind: 'none' };
     const probe = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
@@ -304,10 +306,24 @@ export class Jit {
       const vpn = ((csBase + e) | 0) >>> 12;
       return (c.tlbFlags[vpn] & c.rdMask) !== 0 ? c.tlbHost[vpn] : -1;
     };
+    // A JMP decoded past (see below) whose target decoding has not reached yet, and the state to go back
+    // to if it does not: then the JMP is followed as before (`noLinear`).
+    let pend: { len: number; at: number; eip: number; enter: number | undefined; target: number; visited: Set<number>; jccs: number; loop: boolean } | null = null;
+    let noLinear = -1, goneBack = 0;
+    const goBack = (): boolean => {
+      if (pend === null) return false;
+      seq.length = pend.len - 1;
+      at = pend.at; eip = pend.eip; enter = pend.enter; visited = pend.visited; jccTargets.length = pend.jccs; loop = pend.loop;
+      noLinear = eip;
+      goneBack++; // bounded: after 8 times, no more decoding past JMPs in this unit
+      pend = null;
+      return true;
+    };
     for (;;) {
-      if (seq.length >= maxInsns) { tail = { kind: 'fall', next: eip }; break; }
+      if (seq.length >= maxInsns) { if (goBack()) continue; tail = { kind: 'fall', next: eip }; break; }
       const d = decode(c.pool, pageHost, at, eip, c.cs32);
       if (d === null || ((eip + d.len - 1) >>> 0) > csLimit) {
+        if (goBack()) continue;
         if (seq.length === 0) return null;
         tail = { kind: 'fall', next: eip };
         break;
@@ -316,18 +332,40 @@ export class Jit {
       const r = probe.inline(d, seq.length, false);
       if (r === 'no') {
         const last = !safeCallout(d);
+        if (last && goBack()) continue;
         if (last && seq.length === 0 && !force) return null; // a lone monitor call gains nothing over the interpreter
         seq.push({ d, kind: last ? 'last-callout' : 'callout', enter });
         enter = undefined;
         if (last) break;
       } else {
+        if (r === 'end' && goBack()) continue;
         seq.push({ d, kind: 'inline', enter });
         enter = undefined;
         if (r === 'end') break;
-        if (r === 'jcc' && ((d.eip + d.len + d.imm) | 0) === entry) loop = true;
+        if (r === 'jcc') {
+          const target = (d.eip + d.len + d.imm) | 0;
+          if (target === entry) loop = true;
+          jccTargets.push(target);
+        }
         if (r === 'jump') {
           const target = (d.eip + d.len + d.imm) | 0;
           const tat = at + (target - eip);
+          // The JMP at the end of an if-else's first arm: when a Jcc of the unit targets the code right
+          // after it (the other arm) and the JMP lands a little further on in the page, decoding goes on
+          // straight through the other arm to the JMP's target. Both branches then stay inside the unit
+          // (see "Forward branches" below) instead of the Jcc's taken side leaving it. If decoding does not
+          // get there (a call, a unit end, a misaligned target), it goes back and follows the JMP.
+          const next = (eip + d.len) | 0;
+          const linear = (d.op === 0xe9 || d.op === 0xeb) && eip !== noLinear && goneBack < 8 && target - next > 0 &&
+            target - next <= 512 && tat < 0x1000 && jccTargets.some((t) => t - next >= 0 && t - target < 0);
+          if (pend !== null && !(linear && target - pend.target <= 0)) { goBack(); continue; }
+          if (linear) {
+            seq[seq.length - 1].linear = true;
+            // Nested: an if-else inside the other arm of a pending one ends before that one's target.
+            if (pend === null) pend = { len: seq.length, at, eip, enter: seq[seq.length - 1].enter, target, visited: new Set(visited), jccs: jccTargets.length, loop };
+            at += d.len; eip = next;
+            continue;
+          }
           if (target === entry) { loop = true; tail = { kind: 'jump', target }; break; }
           if (seq.length + 1 >= maxInsns) { tail = { kind: 'jump', target }; break; }
           if (tat >= 0 && tat < 0x1000) {
@@ -346,7 +384,12 @@ export class Jit {
         }
       }
       at += d.len; eip = (eip + d.len) | 0;
+      if (pend !== null) {
+        if (eip === pend.target) pend = null;
+        else if (eip - pend.target > 0) { goBack(); continue; }
+      }
       if (at >= 0x1000) {
+        if (goBack()) continue;
         const host = mapped(eip);
         if (host < 0 || pages.length >= MAX_PAGES || seq.length >= maxInsns) { tail = { kind: 'fall', next: eip }; break; }
         if (!pages.includes(host)) pages.push(host);
@@ -354,35 +397,56 @@ export class Jit {
       }
     }
 
-    // Forward branches inside the unit: a Jcc whose target is a later instruction of the sequence jumps
-    // there (a labelled block from the Jcc to just before the target) instead of leaving the unit, so an
-    // `if` without `else` costs no unit exit on either side. Blocks must nest; other Jccs exit as before.
+    // A JMP decoded past that ended up last leaves the unit like any JMP not followed.
+    const last = seq[seq.length - 1];
+    if (last.linear) { last.linear = false; tail = { kind: 'jump', target: (last.d.eip + last.d.len + last.d.imm) | 0 }; }
+
+    // Forward branches inside the unit: a Jcc, or a JMP decoded past, whose target is a later instruction
+    // of the sequence jumps there (out of a labelled block that ends just before the target) instead of
+    // leaving the unit, so neither side of an `if` or an if-else costs a unit exit. One block per target,
+    // opened at the first branch to it; a block that would overlap another without nesting starts earlier.
     const isJcc = (d: Insn) => (d.op >= 0x70 && d.op <= 0x7f) || (d.op >= 0x180 && d.op <= 0x18f);
     const fwdTo = new Int32Array(seq.length).fill(-1);
-    const ranges: [number, number][] = [];
+    const blockStart = new Int32Array(seq.length).fill(-1); // by target index
     for (let j = 0; j < seq.length; j++) {
       const d = seq[j].d;
-      if (seq[j].kind !== 'inline' || !isJcc(d)) continue;
+      if (seq[j].kind !== 'inline' || !(isJcc(d) || seq[j].linear)) continue;
       const target = (d.eip + d.len + d.imm) | 0;
       let m = -1;
-      for (let k = j + 2; k < seq.length; k++) if (seq[k].d.eip === target) { m = k; break; }
-      if (m < 0 || ranges.some(([a, b]) => a < j && j < b && m > b)) continue;
+      for (let k = j + 1; k < seq.length; k++) if (seq[k].d.eip === target) { m = k; break; }
+      if (m < 0 || (m === j + 1 && !seq[j].linear)) continue;
       // The taken side must not skip a page check (an instruction entered from another page).
       if (seq.slice(j + 1, m + 1).some((st) => st.enter !== undefined)) continue;
       fwdTo[j] = m;
-      ranges.push([j, m]);
+      if (blockStart[m] < 0) blockStart[m] = j;
+    }
+    // Widen until the blocks nest: [s, m) and [s2, m2) with s < s2 < m < m2 becomes [s, m), [s, m2).
+    for (let changed = true; changed;) {
+      changed = false;
+      for (let m = 0; m < seq.length; m++) {
+        if (blockStart[m] < 0) continue;
+        for (let m2 = m + 1; m2 < seq.length; m2++) {
+          const s = blockStart[m], s2 = blockStart[m2];
+          if (s2 >= 0 && s < s2 && s2 < m) { blockStart[m2] = s; changed = true; }
+        }
+      }
     }
     for (let idx = 0; idx < seq.length; idx++) {
       const { d, kind } = seq[idx];
-      // Close the blocks that end here (innermost, i.e. latest opened, first), then open this Jcc's.
-      for (let j = idx - 1; j >= 0; j--) if (fwdTo[j] === idx) g.closeForward();
+      // Close the block that ends here (the innermost open one), then open those that start here, outermost
+      // (latest target) first.
+      if (blockStart[idx] >= 0) g.closeForward();
       const ent = seq[idx].enter;
       if (ent !== undefined) g.enterPage(idx, d.eip, ent, csBase);
-      if (fwdTo[idx] >= 0) g.openForward(idx, fwdTo[idx]);
+      for (let m = seq.length - 1; m > idx; m--) if (blockStart[m] === idx) g.openForward(m);
       g.begin(idx, d.eip);
       if (kind === 'inline') {
+        if (fwdTo[idx] >= 0) g.forwardBranch(idx, fwdTo[idx]);
         const r = g.inline(d, idx, loop);
-        if (r === 'jump' && idx === seq.length - 1 && tail.kind === 'jump') g.jumpOut(idx, tail.target, loop);
+        if (r === 'jump' && seq[idx].linear) {
+          if (fwdTo[idx] >= 0) g.breakForward(idx, fwdTo[idx]);
+          else g.jumpOut(idx, (d.eip + d.len + d.imm) | 0, loop);
+        } else if (r === 'jump' && idx === seq.length - 1 && tail.kind === 'jump') g.jumpOut(idx, tail.target, loop);
       } else g.callout(d, idx, kind === 'last-callout');
     }
     if (tail.kind === 'fall') {
