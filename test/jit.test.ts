@@ -256,7 +256,7 @@ test(`jit: random byte streams run alike on the interpreter and the JIT (${STREA
 /**
  * Random straight-line sequences of flag producers (ALU, ADC/SBB, INC/DEC, shifts, rotates, IMUL, NEG)
  * and flag consumers (Jcc, SETcc, CMOVcc, ADC, PUSHFD, a call-out), with forward branches (over one
- * instruction, if-else arms, crossing pairs), optionally looped and ending in a faulting load: the flags
+ * instruction, if-else arms, crossing pairs), calls and returns, optionally looped and ending in a faulting load: the flags
  * a unit keeps in locals must reach the CPU exactly at exits, loops, call-outs, faults and branch targets.
  */
 function flagProgram(rng: Rng, loop: boolean): Uint8Array {
@@ -306,6 +306,13 @@ function flagProgram(rng: Rng, loop: boolean): Uint8Array {
       // if-else whose other arm ends the unit (INT3): the builder gives up decoding past the JMP and follows it.
       const a = some(), b = [...some(), 0xcc];
       out.push(0x70 + rng.int(16), a.length + 2, ...a, 0xeb, b.length, ...b);
+    } else if (p < 40) {
+      // call L1; jmp L2; L3: jmp L2; L1: body; [mov dword [esp], L3]; ret; L2: the unit follows the CALL and
+      // goes on after the RET, which must check what it pops (L3 instead of the return address: leave).
+      const body = some(), start = CODE + out.length, l3 = start + 7;
+      const mism = rng.chance(0.3) ? [0xc7, 0x04, 0x24, ...le32(l3)] : [];
+      const l2 = start + 9 + body.length + mism.length + 1;
+      out.push(0xe8, 4, 0, 0, 0, 0xeb, l2 - (start + 7), 0xeb, l2 - (start + 9), ...body, ...mism, 0xc3);
     } else out.push(...insn());
   }
   if (loop) {
@@ -407,6 +414,9 @@ test('jit: the system-test kernels (protected mode, paging, gates, tasks, v86, t
 // L: call 0x102000 / cmp ecx, 500 / jne skip / mov byte [0x102002], 5    ; f's immediate: add ebx, 5
 // skip: dec ecx / jnz L / int3
 const CHAIN_SMC = hexBytes('b9e803000031dbe8f41f000081f9f40100007507c60502201000054975e9cc');
+// The same with `mov esi, 0x102000` before L and `call esi`: an indirect call is never followed, so the
+// caller's unit and f's leave through chainable exits (a followed CALL and its RET stay inside the unit).
+const CHAIN_SMC_INDIRECT = hexBytes('b9e803000031dbbe00201000ffd681f9f40100007507c60502201000054975eccc');
 // mov ecx, 100 / xor ebx, ebx
 // L: call 0x102000 / cmp ecx, 50 / jne skip / int 0x80       ; the test remaps linear 0x102000
 // skip: dec ecx / jnz L / int3
@@ -429,11 +439,17 @@ test('jit: rewriting the target of a chained call drops the link', () => {
   const setup = (t: UserTestCpu) => t.writeMem(0x102000, F_ADD1);
   const a = runProgram(CHAIN_SMC, 'interp', { setup });
   assert.equal(a.regs[3], 501 + 499 * 5);
+  const ai = runProgram(CHAIN_SMC_INDIRECT, 'interp', { setup });
+  assert.equal(ai.regs[3], 501 + 499 * 5);
   for (const hot of [1, 8]) for (const slice of [100_000, 37]) {
-    const b = runProgram(CHAIN_SMC, 'jit', { hot, slice, setup });
-    assertSame(a, b, `chain-smc, hot=${hot} slice=${slice}`);
+    const b = runProgram(CHAIN_SMC_INDIRECT, 'jit', { hot, slice, setup });
+    assertSame(ai, b, `chain-smc (call esi), hot=${hot} slice=${slice}`);
     assert.ok(b.jit!.stats.chained > 500, `only ${b.jit!.stats.chained} chained dispatches`);
     assert.ok(b.jit!.stats.invalidatedUnits > 0, 'f was invalidated');
+    // With a direct CALL, the caller's unit follows it into f and back: rewriting f drops that unit.
+    const d = runProgram(CHAIN_SMC, 'jit', { hot, slice, setup });
+    assertSame(a, d, `chain-smc, hot=${hot} slice=${slice}`);
+    assert.ok(d.jit!.stats.invalidatedUnits > 0, 'the unit holding f was invalidated');
   }
 });
 

@@ -95,6 +95,8 @@ export class Gen {
   private stores = false;
   /** Jcc index → index of its target, for the forward branches that stay inside the unit. */
   private readonly forward = new Map<number, number>();
+  /** RET index → the return address the unit goes on at (see returnTo). */
+  private readonly retTo = new Map<number, number>();
   /** The instruction being generated (index in the unit, EIP), for fault handlers. */
   private cur = 0;
   private curEip = 0;
@@ -688,8 +690,14 @@ export class Gen {
       o.push(`${this.load(4)}`);
       if (this.ctx.csLimit !== 0xffffffff) o.push(`if ((v >>> 0) > ${this.ctx.csLimit}) ${this.trap('c.gp(0);')}`);
       o.push(`r4 = (r4 + ${4 + (op === 0xc2 ? d.imm : 0)}) | 0;`);
-      o.push(this.exit(idx, 'v', EXIT_RET));
       this.inlined++;
+      const ret = this.retTo.get(idx);
+      if (ret !== undefined) {
+        // The unit goes on at the return address of the CALL it followed, if that is what was popped.
+        o.push(`if ((v | 0) !== ${this.abs(ret)}) ${this.exit(idx, 'v', EXIT_RET)}`);
+        return 'cont';
+      }
+      o.push(this.exit(idx, 'v', EXIT_RET));
       return 'end';
     }
     return 'no';
@@ -714,6 +722,10 @@ export class Gen {
   /** The Jcc at `from` (emitted next) jumps to instruction `to`, inside an open block (openForward). */
   forwardBranch(from: number, to: number): void {
     this.forward.set(from, to);
+  }
+  /** The RET at `idx` (emitted next) goes on in the unit at `ret` when it pops that address. */
+  returnTo(idx: number, ret: number): void {
+    this.retTo.set(idx, ret);
   }
   /** The JMP at `from`, just emitted, goes on at instruction `to` (see forwardBranch). */
   breakForward(from: number, to: number): void {

@@ -290,13 +290,16 @@ export class Jit {
     let eip = entry;
     let visited = new Set<number>();
     const jccTargets: number[] = [];
+    type Call = { ret: number; host: number; at: number };
+    let calls: Call[] = [];
     let loop = false;
     // Pass 1 decides the instruction sequence (following direct jumps, within the page and to pages the
     // TLB maps now) and whether the unit loops back to its entry; pass 2 (the loop below, re-run) emits code.
     // `enter`: the instruction is the first one of another code page, whose linear page must map to that
     // host page when the unit gets there (checked inline; otherwise the unit leaves for the dispatcher).
-    // `linear`: a direct JMP not followed: decoding went on after it (see below).
-    type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout'; enter?: number; linear?: boolean };
+    // `linear`: a direct JMP not followed: decoding went on after it (see below). `retTo`: a RET whose
+    // CALL the unit followed; decoding went on at the CALL's return address.
+    type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout'; enter?: number; linear?: boolean; retTo?: number };
     const seq: Step[] = [];
     let tail: { kind: 'fall'; next: number } | { kind: 'jump'; target: number } | { kind: 'none' } = { kind: 'none' };
     const probe = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
@@ -308,12 +311,12 @@ export class Jit {
     };
     // A JMP decoded past (see below) whose target decoding has not reached yet, and the state to go back
     // to if it does not: then the JMP is followed as before (`noLinear`).
-    let pend: { len: number; at: number; eip: number; enter: number | undefined; target: number; visited: Set<number>; jccs: number; loop: boolean } | null = null;
+    let pend: { len: number; at: number; eip: number; enter: number | undefined; target: number; visited: Set<number>; jccs: number; loop: boolean; calls: Call[] } | null = null;
     let noLinear = -1, goneBack = 0;
     const goBack = (): boolean => {
       if (pend === null) return false;
       seq.length = pend.len - 1;
-      at = pend.at; eip = pend.eip; enter = pend.enter; visited = pend.visited; jccTargets.length = pend.jccs; loop = pend.loop;
+      at = pend.at; eip = pend.eip; enter = pend.enter; visited = pend.visited; jccTargets.length = pend.jccs; loop = pend.loop; calls = pend.calls;
       noLinear = eip;
       goneBack++; // bounded: after 8 times, no more decoding past JMPs in this unit
       pend = null;
@@ -341,6 +344,16 @@ export class Jit {
         if (r === 'end' && goBack()) continue;
         seq.push({ d, kind: 'inline', enter });
         enter = undefined;
+        // A RET of a CALL the unit followed: decoding goes on at the return address, and the RET checks
+        // that it pops that address (otherwise it leaves like any RET). Calls and returns then cost no
+        // unit exit.
+        if (r === 'end' && (d.op === 0xc3 || d.op === 0xc2) && calls.length > 0) {
+          const call = calls.pop()!;
+          seq[seq.length - 1].retTo = call.ret;
+          if (call.host !== pageHost) enter = call.host;
+          pageHost = call.host; at = call.at; eip = call.ret;
+          continue;
+        }
         if (r === 'end') break;
         if (r === 'jcc') {
           const target = (d.eip + d.len + d.imm) | 0;
@@ -362,15 +375,18 @@ export class Jit {
           if (linear) {
             seq[seq.length - 1].linear = true;
             // Nested: an if-else inside the other arm of a pending one ends before that one's target.
-            if (pend === null) pend = { len: seq.length, at, eip, enter: seq[seq.length - 1].enter, target, visited: new Set(visited), jccs: jccTargets.length, loop };
+            if (pend === null) pend = { len: seq.length, at, eip, enter: seq[seq.length - 1].enter, target, visited: new Set(visited), jccs: jccTargets.length, loop, calls: calls.slice() };
             at += d.len; eip = next;
             continue;
           }
           if (target === entry) { loop = true; tail = { kind: 'jump', target }; break; }
           if (seq.length + 1 >= maxInsns) { tail = { kind: 'jump', target }; break; }
+          // A followed CALL: where its RET returns to (when that is in the CALL's page).
+          const call: Call | null = d.op === 0xe8 && at + d.len < 0x1000 ? { ret: next, host: pageHost, at: at + d.len } : null;
           if (tat >= 0 && tat < 0x1000) {
             if (visited.has(pageHost | tat)) { tail = { kind: 'jump', target }; break; }
             at = tat; eip = target;
+            if (call) calls.push(call);
             continue;
           }
           // A CALL into another page is followed in user code only: kernel functions are called from many
@@ -380,6 +396,7 @@ export class Jit {
           if (host < 0 || pages.length >= MAX_PAGES || visited.has(host | (target & 0xfff))) { tail = { kind: 'jump', target }; break; }
           if (!pages.includes(host)) pages.push(host);
           pageHost = host; at = target & 0xfff; eip = target; enter = host;
+          if (call) calls.push(call);
           continue;
         }
       }
@@ -442,6 +459,8 @@ export class Jit {
       g.begin(idx, d.eip);
       if (kind === 'inline') {
         if (fwdTo[idx] >= 0) g.forwardBranch(idx, fwdTo[idx]);
+        const rt = seq[idx].retTo;
+        if (rt !== undefined) g.returnTo(idx, rt);
         const r = g.inline(d, idx, loop);
         if (r === 'jump' && seq[idx].linear) {
           if (fwdTo[idx] >= 0) g.breakForward(idx, fwdTo[idx]);
