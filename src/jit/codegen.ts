@@ -25,7 +25,7 @@
 
 import type { Insn } from './decode.ts';
 import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
-import { ARITH, CF, IF, OF, PF, SF, ZF, AF } from '../cpu/constants.ts';
+import { ARITH, CF, DF, IF, OF, PF, SF, ZF, AF } from '../cpu/constants.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
 export const EXIT_BRANCH = 0x200, EXIT_SMC = 0x201, EXIT_END = 0x202, EXIT_LOOP_BUDGET = 0x203, EXIT_CALLOUT_MOVED = 0x204,
@@ -568,6 +568,21 @@ export class Gen {
       this.setExplicit(CF | OF);
       return this.done(idx, next);
     }
+    if (op === 0x69 || op === 0x6b) {
+      // IMUL r32, r/m32, imm32/imm8 (sign-extended by the decoder): as 0F AF below, with the immediate.
+      let a: string;
+      if (mem) { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`${this.load(4)}`); a = 'v'; } else a = this.r(rmr);
+      o.push(`fa = ${a}; fb = ${d.imm | 0}; fr = Math.imul(fa, fb); k = fa * fb;`);
+      o.push(`t = (k >= -0x8000000000000 && k <= 0x8000000000000 ? k === fr : false) ? 0 : ${CF | OF}; ${this.r(reg)} = fr;`);
+      o.push('fx = t;');
+      this.setFlags({ op: LZ_LOGIC, bits: 32, lazy: SF | ZF | PF, expl: CF | OF | AF });
+      return this.done(idx, next);
+    }
+    // CWDE, CDQ (the 16-bit CBW/CWD are monitor calls, see above).
+    if (op === 0x98) { o.push(`${this.r(0)} = (r0 << 16) >> 16;`); return this.done(idx, next); }
+    if (op === 0x99) { o.push(`${this.r(2)} = ${this.r(0)} >> 31;`); return this.done(idx, next); }
+    // CLD/STD: DF is no arithmetic flag, so it lives in c.flags only, whatever the unit holds in locals.
+    if (op === 0xfc || op === 0xfd) { o.push(op === 0xfc ? `c.flags &= ${~DF};` : `c.flags |= ${DF};`); return this.done(idx, next); }
     if (op === 0x1af) {
       // IMUL r32, r/m32: the low half, CF=OF when it does not sign-extend to the full product (as the
       // interpreter decides it: the double product is exact up to 2^53).
