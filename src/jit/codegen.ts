@@ -572,7 +572,7 @@ export class Gen {
       // IMUL r32, r/m32, imm32/imm8 (sign-extended by the decoder): as 0F AF below, with the immediate.
       let a: string;
       if (mem) { this.lin(this.segOf(d), this.ea(d), 4, false); o.push(`${this.load(4)}`); a = 'v'; } else a = this.r(rmr);
-      o.push(`fa = ${a}; fb = ${d.imm | 0}; fr = Math.imul(fa, fb); k = fa * fb;`);
+      o.push(`fa = ${a} | 0; fb = ${d.imm | 0}; fr = Math.imul(fa, fb); k = fa * fb;`);
       o.push(`t = (k >= -0x8000000000000 && k <= 0x8000000000000 ? k === fr : false) ? 0 : ${CF | OF}; ${this.r(reg)} = fr;`);
       o.push('fx = t;');
       this.setFlags({ op: LZ_LOGIC, bits: 32, lazy: SF | ZF | PF, expl: CF | OF | AF });
