@@ -181,6 +181,27 @@ test('jit: a fault in the middle of a unit restarts exactly at the faulting inst
   }
 });
 
+// mov esi, DATA / fld qword [esi] / fadd dword [esi+8] / fstp qword [esi+16] / fld dword [esi+8]
+// fmul qword [esi] / fst dword [esi+24] / fnstenv [esi+32] / fld qword [0x3ff00000]   ; #PF
+const X87_MEM = hexBytes('be00002000dd06d84608dd5e10d94608dc0ed95618d97620dd050000f03f');
+
+test('jit: x87 memory forms called directly keep the FPU state, FIP/FDP and exceptions exact', () => {
+  const setup = (t: UserTestCpu) => {
+    const d = new DataView(new ArrayBuffer(12));
+    d.setFloat64(0, 1.5, true); d.setFloat32(8, 2.25, true);
+    t.writeMem(DATA, new Uint8Array(d.buffer));
+  };
+  const a = runProgram(X87_MEM, 'interp', { setup });
+  assert.match(a.event, /^exception 14/);
+  assert.equal(new DataView(a.data.buffer, a.data.byteOffset).getFloat64(16, true), 3.75);
+  for (const slice of [1000, 3]) assertSame(a, runProgram(X87_MEM, 'jit', { hot: 1, slice, setup }), `x87, slice ${slice}`);
+  // CR0.TS: the first x87 instruction raises #NM.
+  const ts = (t: UserTestCpu) => { setup(t); t.cpu.cr0 |= 8; };
+  const b = runProgram(X87_MEM, 'interp', { setup: ts });
+  assert.match(b.event, /^exception 7/);
+  assertSame(b, runProgram(X87_MEM, 'jit', { hot: 1, setup: ts }), 'x87 with CR0.TS');
+});
+
 test('jit: cache flushes and unit-size limits keep results exact', () => {
   const a = runProgram(MIX, 'interp');
   const b = runProgram(MIX, 'jit', { hot: 1, slice: 997, setup: (t, j) => {

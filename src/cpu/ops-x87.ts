@@ -378,7 +378,9 @@ const ARITH_KIND = [M_F32, M_I32, M_F64, M_I16]; // D8, DA, DC, DE memory operan
 /** D8/DA/DC/DE with a memory operand: ST0 = ST0 op m (or compare). */
 function memArith(c: CPU, opByte: number, m: number): void {
   const off = c.ea(m);
-  const seg = c.eaSeg;
+  memArithAt(c, opByte, m, c.eaSeg, off);
+}
+function memArithAt(c: CPU, opByte: number, m: number, seg: number, off: number): void {
   check(c, false);
   recordIp(c, opByte, m);
   recordDp(c, off, seg);
@@ -600,6 +602,33 @@ function fldValue(c: CPU, v: F80, flags: number): void {
   push(c, v);
 }
 
+/** FLD, FST, FSTP m32fp (D9 /0 /2 /3) and m64fp (DD /0 /2 /3); D9's caller has done the #NM/#MF check. */
+function fldFstMem(c: CPU, opByte: number, m: number, seg: number, off: number): void {
+  if (opByte === 0xdd) check(c, false);
+  const kind = opByte === 0xd9 ? M_F32 : M_F64;
+  recordIp(c, opByte, m); recordDp(c, off, seg);
+  if (((m >> 3) & 7) === 0) { const fl = loadMem(c, kind, seg, off, R); fldValue(c, R, fl); return; }
+  if (isEmpty(c, 0)) { if (underflow(c)) return; setIndefinite(R); } else getSt(c, 0, R);
+  if (storeMem(c, kind, seg, off, R) && ((m >> 3) & 7) === 3) pop(c);
+}
+
+/**
+ * For the binary translator: whether x87 instruction `opByte` with ModRM `m` is a memory form that reads
+ * and writes only the FPU and its memory operand (not the general registers, EFLAGS or EIP), so a unit can
+ * call x87MemDirect with the operand's segment and offset instead of the interpreter (src/jit/).
+ */
+export function x87DirectForm(opByte: number, m: number): boolean {
+  if (m >= 0xc0) return false;
+  const r = (m >> 3) & 7;
+  return opByte === 0xd8 || opByte === 0xdc || ((opByte === 0xd9 || opByte === 0xdd) && (r === 0 || r === 2 || r === 3));
+}
+/** Runs an x87DirectForm instruction at CPU.prevEip whose operand is at seg:off, as its handler below does. */
+export function x87MemDirect(c: CPU, opByte: number, m: number, seg: number, off: number): void {
+  if (opByte === 0xd8 || opByte === 0xdc) { memArithAt(c, opByte, m, seg, off); return; }
+  if (opByte === 0xd9) check(c, false);
+  fldFstMem(c, opByte, m, seg, off);
+}
+
 // D8 (m32fp) and DC (m64fp) differ only in their memory operand type and register-form direction,
 // both of which memArith/regArith derive from the opcode byte.
 for (const op of [0xd8, 0xdc]) {
@@ -619,13 +648,7 @@ def1(0xd9, 'fpu', (c) => {
     // other x87 instruction (SDM vol. 1 §8.3.11, §8.6; the host agrees).
     check(c, op >= 6);
     switch (op) {
-      case 0: { recordIp(c, 0xd9, m); recordDp(c, off, seg); const fl = loadMem(c, M_F32, seg, off, R); fldValue(c, R, fl); return; }
-      case 2: case 3: {
-        recordIp(c, 0xd9, m); recordDp(c, off, seg);
-        if (isEmpty(c, 0)) { if (underflow(c)) return; setIndefinite(R); } else getSt(c, 0, R);
-        if (storeMem(c, M_F32, seg, off, R) && op === 3) pop(c);
-        return;
-      }
+      case 0: case 2: case 3: fldFstMem(c, 0xd9, m, seg, off); return;
       case 4: { // FLDENV
         const n = c.os32 ? 28 : 14;
         c.rdBytes(seg, off, n, envBuf);
@@ -733,13 +756,7 @@ def1(0xdd, 'fpu', (c) => {
     const off = c.ea(m);
     const seg = c.eaSeg;
     switch (op) {
-      case 0: { check(c, false); recordIp(c, 0xdd, m); recordDp(c, off, seg); const fl = loadMem(c, M_F64, seg, off, R); fldValue(c, R, fl); return; }
-      case 2: case 3: {
-        check(c, false); recordIp(c, 0xdd, m); recordDp(c, off, seg);
-        if (isEmpty(c, 0)) { if (underflow(c)) return; setIndefinite(R); } else getSt(c, 0, R);
-        if (storeMem(c, M_F64, seg, off, R) && op === 3) pop(c);
-        return;
-      }
+      case 0: case 2: case 3: fldFstMem(c, 0xdd, m, seg, off); return;
       case 4: { // FRSTOR: environment then the eight registers in stack order
         check(c, false);
         const n = c.os32 ? 28 : 14;

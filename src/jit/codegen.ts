@@ -22,10 +22,13 @@
 //   read by its handler had to be kept exact at every instruction).
 // - Anything not inlined runs through `c.step()`, the interpreter's own decode-and-dispatch, with EIP set to
 //   the instruction: the handlers see exactly the decode state (prefixes, prevEip, eip) they expect.
+//   The exception: x87 memory forms that touch only the FPU and their operand call the x87 code (`F`,
+//   x87MemDirect) with the operand's segment and offset, prevEip set to the instruction.
 
 import type { Insn } from './decode.ts';
 import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
 import { ARITH, CF, DF, IF, OF, PF, SF, ZF, AF } from '../cpu/constants.ts';
+import { x87DirectForm } from '../cpu/ops-x87.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
 export const EXIT_BRANCH = 0x200, EXIT_SMC = 0x201, EXIT_END = 0x202, EXIT_LOOP_BUDGET = 0x203, EXIT_CALLOUT_MOVED = 0x204,
@@ -566,6 +569,14 @@ export class Gen {
       else o.push(`k = (${r} >>> ${cnt}) | (${r} << ${32 - cnt}); t = k >>> 31; t |= (t ^ ((k >>> 30) & 1)) ? ${OF} : 0;`);
       o.push(`${r} = k;`);
       this.setExplicit(CF | OF);
+      return this.done(idx, next);
+    }
+    if (op >= 0xd8 && op <= 0xdf && x87DirectForm(op, m) && !d.lock) {
+      // x87 loads, stores and arithmetic with a memory operand touch only the FPU and that operand: the
+      // unit computes the offset and calls the x87 code directly (F), without writing back, re-decoding
+      // and reloading as a monitor call does. A store into translated code leaves the unit after it.
+      o.push(`o = ${this.ea(d)}; c.prevEip = ${this.abs(d.eip)}; ${this.trap(`F(c, ${op}, ${m}, ${this.segOf(d)}, o);`)}`);
+      if ((op === 0xd9 || op === 0xdd) && reg >= 2) o.push(`if (J.codeChanged) ${this.exit(idx, this.abs(next), EXIT_SMC)}`);
       return this.done(idx, next);
     }
     if (op === 0x69 || op === 0x6b) {
