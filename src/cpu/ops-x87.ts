@@ -602,14 +602,13 @@ function fldValue(c: CPU, v: F80, flags: number): void {
   push(c, v);
 }
 
-/** FLD, FST, FSTP m32fp (D9 /0 /2 /3) and m64fp (DD /0 /2 /3); D9's caller has done the #NM/#MF check. */
+/** FLD, FST, FSTP m32fp (D9 /0 /2 /3) and m64fp (DD /0 /2 /3), after the caller's #NM/#MF check. */
 function fldFstMem(c: CPU, opByte: number, m: number, seg: number, off: number): void {
-  if (opByte === 0xdd) check(c, false);
-  const kind = opByte === 0xd9 ? M_F32 : M_F64;
+  const kind = opByte === 0xd9 ? M_F32 : M_F64, op = (m >> 3) & 7;
   recordIp(c, opByte, m); recordDp(c, off, seg);
-  if (((m >> 3) & 7) === 0) { const fl = loadMem(c, kind, seg, off, R); fldValue(c, R, fl); return; }
+  if (op === 0) { const fl = loadMem(c, kind, seg, off, R); fldValue(c, R, fl); return; }
   if (isEmpty(c, 0)) { if (underflow(c)) return; setIndefinite(R); } else getSt(c, 0, R);
-  if (storeMem(c, kind, seg, off, R) && ((m >> 3) & 7) === 3) pop(c);
+  if (storeMem(c, kind, seg, off, R) && op === 3) pop(c);
 }
 
 /**
@@ -625,7 +624,7 @@ export function x87DirectForm(opByte: number, m: number): boolean {
 /** Runs an x87DirectForm instruction at CPU.prevEip whose operand is at seg:off, as its handler below does. */
 export function x87MemDirect(c: CPU, opByte: number, m: number, seg: number, off: number): void {
   if (opByte === 0xd8 || opByte === 0xdc) { memArithAt(c, opByte, m, seg, off); return; }
-  if (opByte === 0xd9) check(c, false);
+  check(c, false);
   fldFstMem(c, opByte, m, seg, off);
 }
 
@@ -756,7 +755,7 @@ def1(0xdd, 'fpu', (c) => {
     const off = c.ea(m);
     const seg = c.eaSeg;
     switch (op) {
-      case 0: case 2: case 3: fldFstMem(c, 0xdd, m, seg, off); return;
+      case 0: case 2: case 3: check(c, false); fldFstMem(c, 0xdd, m, seg, off); return;
       case 4: { // FRSTOR: environment then the eight registers in stack order
         check(c, false);
         const n = c.os32 ? 28 : 14;

@@ -79,6 +79,9 @@ const MAX_PAGES = 4;
  */
 const MAX_UNITS = 8192;
 
+/** The target of a relative JMP, CALL or Jcc. */
+const branchTarget = (d: Insn): number => (d.eip + d.len + d.imm) | 0;
+
 const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) { let b = i, p = 1; while (b) { p ^= b & 1; b >>= 1; } PARITY[i] = p ? 4 : 0; }
 
@@ -357,12 +360,12 @@ export class Jit {
         }
         if (r === 'end') break;
         if (r === 'jcc') {
-          const target = (d.eip + d.len + d.imm) | 0;
+          const target = branchTarget(d);
           if (target === entry) loop = true;
           jccTargets.push(target);
         }
         if (r === 'jump') {
-          const target = (d.eip + d.len + d.imm) | 0;
+          const target = branchTarget(d);
           const tat = at + (target - eip);
           // The JMP at the end of an if-else's first arm: when a Jcc of the unit targets the code right
           // after it (the other arm) and the JMP lands a little further on in the page, decoding goes on
@@ -417,7 +420,7 @@ export class Jit {
 
     // A JMP decoded past that ended up last leaves the unit like any JMP not followed.
     const last = seq[seq.length - 1];
-    if (last.linear) { last.linear = false; tail = { kind: 'jump', target: (last.d.eip + last.d.len + last.d.imm) | 0 }; }
+    if (last.linear) { last.linear = false; tail = { kind: 'jump', target: branchTarget(last.d) }; }
 
     // Forward branches inside the unit: a Jcc, or a JMP decoded past, whose target is a later instruction
     // of the sequence jumps there (out of a labelled block that ends just before the target) instead of
@@ -429,7 +432,7 @@ export class Jit {
     for (let j = 0; j < seq.length; j++) {
       const d = seq[j].d;
       if (seq[j].kind !== 'inline' || !(isJcc(d) || seq[j].linear)) continue;
-      const target = (d.eip + d.len + d.imm) | 0;
+      const target = branchTarget(d);
       let m = -1;
       for (let k = j + 1; k < seq.length; k++) if (seq[k].d.eip === target) { m = k; break; }
       if (m < 0 || (m === j + 1 && !seq[j].linear)) continue;
@@ -465,7 +468,7 @@ export class Jit {
         const r = g.inline(d, idx, loop);
         if (r === 'jump' && seq[idx].linear) {
           if (fwdTo[idx] >= 0) g.breakForward(idx, fwdTo[idx]);
-          else g.jumpOut(idx, (d.eip + d.len + d.imm) | 0, loop);
+          else g.jumpOut(idx, branchTarget(d), loop);
         } else if (r === 'jump' && idx === seq.length - 1 && tail.kind === 'jump') g.jumpOut(idx, tail.target, loop);
       } else g.callout(d, idx, kind === 'last-callout');
     }
