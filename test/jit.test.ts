@@ -15,7 +15,7 @@ import { createJitTestCpu } from '../src/jit/testing.ts';
 import { makeStream, Rng, type StreamKind } from '../src/cpu/fuzz.ts';
 import { runDiff } from './diff/run.ts';
 import { CPU } from '../src/cpu/cpu.ts';
-import { CS as CS_SEG, DS } from '../src/cpu/constants.ts';
+import { CR4_TSD, CS as CS_SEG, DS } from '../src/cpu/constants.ts';
 import type { PortBus } from '../src/cpu/bus.ts';
 import { GuestMemory } from '../src/memory/guest-memory.ts';
 import { execFileSync } from 'node:child_process';
@@ -309,8 +309,27 @@ function flagProgram(rng: Rng, loop: boolean): Uint8Array {
     }
   };
   const some = (): number[] => { const a = insn(); return rng.chance(0.5) ? [...a, ...insn()] : a; };
+  // Out-of-line code placed after the program's end, reached by a Jcc rel32 at `at` (patched at the end)
+  // and jumping back to `join`: the unit decodes it as a side trace after its main trace has ended.
+  const cold: { at: number; join: number; body: number[] }[] = [];
   for (let n = 4 + rng.int(24); n > 0; n--) {
-    const p = rng.int(100);
+    const p = rng.int(110);
+    if (p >= 100) {
+      // jcc Lcold; A; join: ... / Lcold: B (maybe with an if inside); jmp join
+      const a = some();
+      const body: number[] = [];
+      for (let k = rng.chance(0.2) ? 6 + rng.int(30) : 1 + rng.int(3); k > 0; k--) {
+        const q = rng.int(10);
+        if (q < 3) { const x = insn(); body.push(0x70 + rng.int(16), x.length, ...x); } // an if inside
+        else if (q < 5) { const junk = [0xcc, 0x0f, 0x0b].slice(0, 1 + rng.int(3)); body.push(0xeb, junk.length, ...junk); } // a JMP the trace follows
+        else if (q < 6) { const a2 = some(), b2 = some(); body.push(0x70 + rng.int(16), a2.length + 2, ...a2, 0xeb, b2.length, ...b2); } // if-else
+        else body.push(...some());
+      }
+      out.push(0x0f, 0x80 + rng.int(16), 0, 0, 0, 0);
+      cold.push({ at: out.length - 4, join: out.length + a.length, body });
+      out.push(...a);
+      continue;
+    }
     if (p < 15) {
       // Jcc over the next instruction: both sides continue in the unit.
       const next = insn();
@@ -343,7 +362,14 @@ function flagProgram(rng: Rng, loop: boolean): Uint8Array {
     out.push(0x0f, 0x85, rel & 0xff, (rel >>> 8) & 0xff, (rel >>> 16) & 0xff, (rel >>> 24) & 0xff);
   }
   // Half end in a #PF (a load from unmapped memory), half in INT3.
-  if (rng.chance(0.5)) out.push(0x8b, 0x05, 0, 0, 0xf0, 0x3f); else out.push(0xcc);
+  if (rng.chance(0.5)) out.push(0x8b, 0x05, 0, 0, 0xf0, 0x3f, 0xcc); else out.push(0xcc);
+  for (const c of cold) {
+    const rel = out.length - (c.at + 4);
+    out.splice(c.at, 4, ...le32(rel));
+    out.push(...c.body);
+    const back = c.join - (out.length + 5);
+    out.push(0xe9, ...le32(back));
+  }
   return Uint8Array.from(out);
 }
 
@@ -594,4 +620,31 @@ test('jit: LDS in the middle of a unit that treats DS as flat ends the unit when
   const b = runProgram(LDS_NULL, 'jit', { hot: 1 });
   assertSame(a, b, 'lds-null');
   assert.ok(b.jit!.stats.unitsTranslated >= 1, 'the LDS ran inside a unit');
+});
+
+// mov ecx, 50 / L: rdtsc / add ebx, eax / adc esi, edx / cmp ecx, 25 / jnz S / int 0x80 / S: dec ecx /
+// jnz L / int3
+const RDTSC_LOOP = hexBytes('b932000000' + '0f31' + '01c3' + '11d6' + '83f919' + '7502' + 'cd80' + '49' + '75f0' + 'cc');
+
+test('jit: RDTSC runs inside units, in order, and raises #GP under CR4.TSD at CPL 3 as on the interpreter', () => {
+  // A counter that moves on at every read: the sum shows that each RDTSC read the clock once, in order.
+  // INT 0x80 halfway sets CR4.TSD (or not): the next RDTSC, in a unit by then, must raise #GP(0).
+  const clock = (tsd: boolean) => (t: UserTestCpu) => {
+    let tsc = 0xfffff000n;
+    t.cpu.readTsc = () => (tsc += 0x345n);
+    const stop = t.cpu.hooks.softInt!;
+    t.cpu.hooks.softInt = (v) => {
+      if (v !== 0x80) return stop(v);
+      if (tsd) t.cpu.cr4 |= CR4_TSD;
+      return true;
+    };
+  };
+  const a = runProgram(RDTSC_LOOP, 'interp', { setup: clock(false) });
+  assert.equal(a.event, 'int 3');
+  const b = runProgram(RDTSC_LOOP, 'jit', { hot: 1, setup: clock(false) });
+  assertSame(a, b, 'rdtsc loop');
+  assert.equal(b.jit!.callouts[0x131], 0, 'RDTSC was a monitor call');
+  const c = runProgram(RDTSC_LOOP, 'interp', { setup: clock(true) });
+  assert.equal(c.event, 'exception 13 code 0');
+  for (const hot of [1, 2]) assertSame(c, runProgram(RDTSC_LOOP, 'jit', { hot, setup: clock(true) }), `rdtsc under CR4.TSD, hot=${hot}`);
 });

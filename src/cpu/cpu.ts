@@ -5,7 +5,7 @@
 // (descriptor loads, interrupt delivery, task switches) in system.ts. This file is the machinery they share.
 
 import {
-  AC, AF, ARITH, CF, CR0_MP, CR0_TS, EXC_MF, EXC_NM, CR0_PE, CR0_PG, CR0_WP, CR4_PGE, CR4_PSE, CS, DF, DS, EXC_CONTRIBUTORY, EXC_DB, EXC_DF,
+  AC, AF, ARITH, CF, CR0_MP, CR0_TS, EXC_MF, EXC_NM, CR0_PE, CR0_PG, CR0_WP, CR4_PGE, CR4_PSE, CR4_TSD, CS, DF, DS, EXC_CONTRIBUTORY, EXC_DB, EXC_DF,
   EXC_GP, EXC_HAS_ERROR, EXC_PF, EXC_SS, FLAGS_FIXED1, FLAGS_IMPLEMENTED, IF, OF, PF, SF, SS, TF, VM, ZF,
 } from './constants.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
@@ -198,6 +198,13 @@ export class CPU {
   /** The time-stamp counter: 1 GHz from the machine's time base, plus the guest's offset. */
   readTsc(): bigint {
     return BigInt(Math.floor(this.clockNs())) + this.tscOffset;
+  }
+
+  /** RDTSC (SDM vol. 2B): EDX:EAX = TSC; #GP(0) outside ring 0 when CR4.TSD is set. Translated code calls it directly. */
+  rdtsc(): void {
+    if ((this.cr4 & CR4_TSD) && this.cpl !== 0 && (this.cr0 & CR0_PE)) this.gp(0);
+    const t = this.readTsc();
+    this.r32[0] = Number(t & 0xffffffffn); this.r32[2] = Number((t >> 32n) & 0xffffffffn);
   }
 
   writeTsc(v: bigint): void {

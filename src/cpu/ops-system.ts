@@ -260,11 +260,7 @@ def2(0xa2, 'cpuid', (c) => {
   c.r32[0] = r[0]; c.r32[3] = r[1]; c.r32[1] = r[2]; c.r32[2] = r[3];
 });
 
-def2(0x31, 'rdtsc', (c) => {
-  if ((c.cr4 & CR4_TSD) && c.cpl !== 0 && (c.cr0 & CR0_PE)) c.gp(0);
-  const t = c.readTsc();
-  c.r32[0] = Number(t & 0xffffffffn); c.r32[2] = Number((t >> 32n) & 0xffffffffn);
-});
+def2(0x31, 'rdtsc', (c) => c.rdtsc());
 
 /** MSRs with plain storage and their power-on values (SDM vol. 4 Table 2-2 for family 6). */
 const MTRR_VAR = Array.from({ length: 16 }, (_, i) => 0x200 + i);

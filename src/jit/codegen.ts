@@ -594,6 +594,12 @@ export class Gen {
     if (op === 0x99) { o.push(`${this.r(2)} = ${this.r(0)} >> 31;`); return this.done(idx, next); }
     // CLD/STD: DF is no arithmetic flag, so it lives in c.flags only, whatever the unit holds in locals.
     if (op === 0xfc || op === 0xfd) { o.push(op === 0xfc ? `c.flags &= ${~DF};` : `c.flags |= ${DF};`); return this.done(idx, next); }
+    // RDTSC reads the clock and writes EAX/EDX only (its #GP under CR4.TSD is raised inside, before).
+    if (op === 0x131 && !d.lock) {
+      o.push(this.trap('c.rdtsc();'));
+      o.push(`${this.r(0)} = R[0]; ${this.r(2)} = R[2];`);
+      return this.done(idx, next);
+    }
     if (op === 0x1af) {
       // IMUL r32, r/m32: the low half, CF=OF when it does not sign-extend to the full product (as the
       // interpreter decides it: the double product is exact up to 2^53).
