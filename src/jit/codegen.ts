@@ -594,6 +594,33 @@ export class Gen {
     if (op === 0x99) { o.push(`${this.r(2)} = ${this.r(0)} >> 31;`); return this.done(idx, next); }
     // CLD/STD: DF is no arithmetic flag, so it lives in c.flags only, whatever the unit holds in locals.
     if (op === 0xfc || op === 0xfd) { o.push(op === 0xfc ? `c.flags &= ${~DF};` : `c.flags |= ${DF};`); return this.done(idx, next); }
+    // LODS, STOS, SCAS and MOVS without REP (32-bit addresses; the 16-bit-operand forms stay monitor calls):
+    // one element, ESI/EDI moved by the element size, backwards when DF is set (it lives in c.flags).
+    // The destination is always ES:EDI; the source DS:ESI or the override (SDM vol. 2B "LODS", "MOVS").
+    if (op >= 0xa4 && op <= 0xaf && op !== 0xa6 && op !== 0xa7 && op !== 0xa8 && op !== 0xa9 && d.rep === 0 && d.as32 && !d.lock && (!(op & 1) || d.os32)) {
+      const size = op & 1 ? 4 : 1, seg = d.seg >= 0 ? d.seg : 3;
+      const step = `((c.flags & ${DF}) ? ${-size} : ${size})`;
+      if (op === 0xac || op === 0xad) {
+        this.lin(seg, this.r(6), size, false);
+        o.push(this.load(size), size === 4 ? `${this.r(0)} = v;` : this.set8(0, 'v'), `r6 = (r6 + ${step}) | 0;`);
+      } else if (op === 0xaa || op === 0xab) {
+        this.lin(0, this.r(7), size, true);
+        this.store(size, size === 4 ? this.r(0) : this.get8(0));
+        o.push(`r7 = (r7 + ${step}) | 0;`);
+      } else if (op === 0xae || op === 0xaf) {
+        this.lin(0, this.r(7), size, false);
+        o.push(this.load(size));
+        this.alu(7, size === 4 ? `${this.r(0)} >>> 0` : this.get8(0), this.vU(size * 8), size * 8);
+        o.push(`r7 = (r7 + ${step}) | 0;`);
+      } else {
+        this.lin(seg, this.r(6), size, false);
+        o.push(this.load(size), 't = v;');
+        this.lin(0, this.r(7), size, true);
+        this.store(size, 't');
+        o.push(`r6 = (r6 + ${step}) | 0; r7 = (r7 + ${step}) | 0;`);
+      }
+      return this.done(idx, next);
+    }
     // RDTSC reads the clock and writes EAX/EDX only (its #GP under CR4.TSD is raised inside, before).
     if (op === 0x131 && !d.lock) {
       o.push(this.trap('c.rdtsc();'));
