@@ -83,6 +83,8 @@ export interface UnitContext {
 interface FlagState { op: number; bits: number; lazy: number; expl: number }
 const FLAGS_IN_CPU: FlagState = { op: 0, bits: 32, lazy: 0, expl: 0 };
 
+/** MOVS, STOS, LODS, SCAS (not CMPS): inline without REP. */
+const STRING_INLINE = new Set([0xa4, 0xa5, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf]);
 const MASKX = (bits: number) => (bits === 32 ? '>>> 0' : bits === 16 ? '& 0xffff' : '& 0xff');
 const MAXV = (bits: number) => (bits === 32 ? 0xffffffff : bits === 16 ? 0xffff : 0xff);
 
@@ -597,28 +599,24 @@ export class Gen {
     // LODS, STOS, SCAS and MOVS without REP (32-bit addresses; the 16-bit-operand forms stay monitor calls):
     // one element, ESI/EDI moved by the element size, backwards when DF is set (it lives in c.flags).
     // The destination is always ES:EDI; the source DS:ESI or the override (SDM vol. 2B "LODS", "MOVS").
-    if (op >= 0xa4 && op <= 0xaf && op !== 0xa6 && op !== 0xa7 && op !== 0xa8 && op !== 0xa9 && d.rep === 0 && d.as32 && !d.lock && (!(op & 1) || d.os32)) {
-      const size = op & 1 ? 4 : 1, seg = d.seg >= 0 ? d.seg : 3;
-      const step = `((c.flags & ${DF}) ? ${-size} : ${size})`;
-      if (op === 0xac || op === 0xad) {
-        this.lin(seg, this.r(6), size, false);
-        o.push(this.load(size), size === 4 ? `${this.r(0)} = v;` : this.set8(0, 'v'), `r6 = (r6 + ${step}) | 0;`);
-      } else if (op === 0xaa || op === 0xab) {
-        this.lin(0, this.r(7), size, true);
-        this.store(size, size === 4 ? this.r(0) : this.get8(0));
-        o.push(`r7 = (r7 + ${step}) | 0;`);
-      } else if (op === 0xae || op === 0xaf) {
+    if (STRING_INLINE.has(op) && d.rep === 0 && d.as32 && !d.lock && (!(op & 1) || d.os32)) {
+      const form = op & 0xfe; // A4 MOVS, AA STOS, AC LODS, AE SCAS
+      const bits = op & 1 ? 32 : 8, size = bits >> 3, seg = d.seg >= 0 ? d.seg : 3;
+      const src = form === 0xa4 || form === 0xac, dst = form !== 0xac;
+      if (src) { this.lin(seg, this.r(6), size, false); o.push(this.load(size)); }
+      if (form === 0xac) o.push(this.regW(0, bits, 'v'));
+      else if (form === 0xae) {
         this.lin(0, this.r(7), size, false);
         o.push(this.load(size));
-        this.alu(7, size === 4 ? `${this.r(0)} >>> 0` : this.get8(0), this.vU(size * 8), size * 8);
-        o.push(`r7 = (r7 + ${step}) | 0;`);
+        this.alu(7, this.regR(0, bits), this.vU(bits), bits);
       } else {
-        this.lin(seg, this.r(6), size, false);
-        o.push(this.load(size), 't = v;');
+        o.push(`t = ${form === 0xa4 ? 'v' : bits === 32 ? this.r(0) : this.get8(0)};`);
         this.lin(0, this.r(7), size, true);
         this.store(size, 't');
-        o.push(`r6 = (r6 + ${step}) | 0; r7 = (r7 + ${step}) | 0;`);
       }
+      o.push(`k = (c.flags & ${DF}) ? ${-size} : ${size};`);
+      if (src) o.push('r6 = (r6 + k) | 0;');
+      if (dst) o.push('r7 = (r7 + k) | 0;');
       return this.done(idx, next);
     }
     // RDTSC reads the clock and writes EAX/EDX only (its #GP under CR4.TSD is raised inside, before).
