@@ -23,9 +23,9 @@ function decCounter(c: CPU): void { if (c.as32) c.r32[1] = (c.r32[1] - 1) | 0; e
  * Runs `body` once without REP, or up to the count with REP. `cmp` instructions stop on the REPE/REPNE
  * condition. Registers are updated after each completed iteration.
  */
-function repeat(c: CPU, cmp: boolean, body: () => void, n = 0): void {
+function repeat(c: CPU, cmp: boolean, body: () => void): void {
   if (c.rep === 0) { body(); return; }
-  if (n >= REP_CHUNK) { if (counter(c) !== 0) c.eip = c.prevEip; return; }
+  let n = 0;
   while (counter(c) !== 0) {
     body();
     decCounter(c);
@@ -43,7 +43,6 @@ function repeat(c: CPU, cmp: boolean, body: () => void, n = 0): void {
  * replicate the pattern element by element, not memmove). Returns the elements done.
  */
 function repFast(c: CPU, sz: number, src: number, fill: number, limit: number): number {
-  if (!c.as32 || (c.flags & DF) || !(c.segFast[ES] & 2) || (src >= 0 && !(c.segFast[src] & 1))) return 0;
   const r = c.r32, pool = c.pool;
   let done = 0;
   while (done < limit) {
@@ -78,18 +77,40 @@ function repFast(c: CPU, sz: number, src: number, fill: number, limit: number): 
   return done;
 }
 
+/**
+ * REP MOVS/STOS: the fast path where it applies, else one element the per-element way, then the fast path
+ * again. The element the fast path cannot do is usually the first on a page missing from the TLB (after a
+ * CR3 write, every page of a kernel copy to or from user memory): doing it the slow way fills the TLB, or
+ * faults precisely, and the rest of the page goes fast again instead of the whole chunk going slow.
+ */
+function repMoveFill(c: CPU, sz: number, src: number, fill: number, one: () => void): void {
+  if (!c.as32 || (c.flags & DF) || !(c.segFast[ES] & 2) || (src >= 0 && !(c.segFast[src] & 1))) {
+    repeat(c, false, one);
+    return;
+  }
+  let n = 0;
+  for (;;) {
+    n += repFast(c, sz, src, fill, REP_CHUNK - n);
+    if (counter(c) === 0) return;
+    if (n >= REP_CHUNK) { c.eip = c.prevEip; return; }
+    one();
+    decCounter(c);
+    n++;
+  }
+}
+
 const stringOps = (sz1: boolean) => {
   const size = (c: CPU) => (sz1 ? 1 : osz(c));
   const step = (c: CPU, sz: number) => ((c.flags & DF) ? -sz : sz);
 
   const movs = (c: CPU) => {
     const sz = size(c), d = step(c, sz), src = c.dataSeg();
-    const done = c.rep ? repFast(c, sz, src, 0, REP_CHUNK) : 0;
-    repeat(c, false, () => {
+    const one = (): void => {
       const v = linRead(c, c.lin(src, indexReg(c, 6), sz, false), sz);
       linWrite(c, c.lin(ES, indexReg(c, 7), sz, true), sz, v);
       advance(c, 6, d); advance(c, 7, d);
-    }, done);
+    };
+    if (c.rep) repMoveFill(c, sz, src, 0, one); else one();
   };
   const cmps = (c: CPU) => {
     const sz = size(c), d = step(c, sz), src = c.dataSeg();
@@ -103,11 +124,11 @@ const stringOps = (sz1: boolean) => {
   const stos = (c: CPU) => {
     const sz = size(c), d = step(c, sz);
     const v = regGet(c, 0, sz);
-    const done = c.rep ? repFast(c, sz, -1, v, REP_CHUNK) : 0;
-    repeat(c, false, () => {
+    const one = (): void => {
       linWrite(c, c.lin(ES, indexReg(c, 7), sz, true), sz, v);
       advance(c, 7, d);
-    }, done);
+    };
+    if (c.rep) repMoveFill(c, sz, -1, v, one); else one();
   };
   const lods = (c: CPU) => {
     const sz = size(c), d = step(c, sz), src = c.dataSeg();

@@ -14,6 +14,8 @@ FRAME_A  equ 0x305000
 FRAME_B  equ 0x306000
 FRAME_C  equ 0x307000
 UAD_PAGE equ 0x308000           ; user, writable, identity
+COPY_SRC equ 0x310000           ; REP MOVS source, three pages
+COPY_DST equ 0x320000           ; and destination
 
 tests:
   ; Page directory: PDE 0 → PT0 (identity, user, writable); PDE 1 a 4 MiB identity page; PDE 2 a 4 MiB
@@ -82,6 +84,53 @@ tests:
   ENDTRY .b
   EXPECT [last_err], 2, "#PF: not-present supervisor write error code 2"
   EXPECT [last_cr2], NP_PAGE+0x20, "#PF: CR2 for the write"
+;  REP MOVSD / STOSD over several pages (vol. 2 "REP"): a page missing from the TLB after a CR3 load
+  ; is done element by element, the rest of the page fast again; a not-present page faults with
+  ; ESI/EDI/ECX describing exactly the elements copied (vol. 1 §7.3.9.2).
+  mov edi, COPY_SRC
+  mov eax, 0x01000000
+  mov ecx, 3*1024
+.pat:
+  stosd
+  inc eax
+  loop .pat
+  mov eax, cr3
+  mov cr3, eax
+  mov esi, COPY_SRC+4
+  mov edi, COPY_DST+8
+  mov ecx, 3*1024-1
+  rep movsd
+  EXPECT ecx, 0, "REP MOVSD: ECX counts down to 0"
+  EXPECT esi, COPY_SRC+3*4096, "REP MOVSD: ESI after three pages"
+  EXPECT edi, COPY_DST+3*4096+4, "REP MOVSD: EDI after three pages"
+  EXPECT [COPY_DST+8], 0x01000001, "REP MOVSD: first element"
+  EXPECT [COPY_DST+0x1000], 0x010003ff, "REP MOVSD: first element of the second destination page"
+  EXPECT [COPY_DST+3*4096], 0x01000bff, "REP MOVSD: last element"
+  EXPECT [COPY_DST+4], 0, "REP MOVSD: nothing below the destination"
+  mov eax, cr3
+  mov cr3, eax
+  mov edi, COPY_DST+0x10
+  mov eax, 0x5a5a5a5a
+  mov ecx, 2*1024
+  rep stosd
+  EXPECT edi, COPY_DST+0x2010, "REP STOSD: EDI after two pages"
+  EXPECT [COPY_DST+0x200c], 0x5a5a5a5a, "REP STOSD: last element"
+  EXPECT [COPY_DST+0x2010], 0x01000803, "REP STOSD: nothing past the count"
+  TRY .rep_pf
+  mov esi, COPY_SRC
+  mov edi, NP_PAGE-0x800
+  mov ecx, 1024
+.rep_pf_insn:
+  rep movsd
+  ENDTRY .rep_pf
+  EXPECT [last_vec], 14, "REP MOVSD into a not-present page: #PF"
+  EXPECT [last_cr2], NP_PAGE, "REP MOVSD #PF: CR2 = first byte of the page"
+  EXPECT [last_eip], .rep_pf_insn, "REP MOVSD #PF: EIP of the REP instruction"
+  EXPECT ecx, 1024-0x200, "REP MOVSD #PF: ECX = elements left"
+  EXPECT esi, COPY_SRC+0x800, "REP MOVSD #PF: ESI past the elements copied"
+  EXPECT edi, NP_PAGE, "REP MOVSD #PF: EDI at the faulting element"
+  EXPECT [NP_PAGE-4], 0x010001ff, "REP MOVSD #PF: the elements before the fault were copied"
+
   TRY .c
   mov dword [RO_PAGE+4], 2
   ENDTRY .c
