@@ -114,6 +114,13 @@ export class Gen {
    * Exits after a monitor call that may change the mode leave J.ex at -1 (never chained).
    */
   slots = 0;
+  /**
+   * Slot → EIP of the Jcc whose taken side leaves through it (-1 for the other exits): the dispatcher
+   * uses it to find a loop split over two units (see Jit.closeCycle).
+   */
+  readonly jccSlots: number[] = [];
+  /** Jcc indexes whose taken side the unit follows; their fall-through side leaves (see invertJcc). */
+  private readonly inverted = new Set<number>();
   /** Inline instructions emitted (for statistics). */
   inlined = 0;
   callouts = 0;
@@ -334,6 +341,7 @@ export class Gen {
    * labelled block `out`) that writes the registers back, which keeps the generated source small.
    */
   private exit(idx: number, eip: string, reason: number): string {
+    this.jccSlots[this.slots] = -1;
     return `{ ${this.syncCode()} e = ${eip}; q = ${idx + 1}; x = ${reason}; J.ex = ${this.slots++}; break out; }`;
   }
 
@@ -342,6 +350,7 @@ export class Gen {
     if ((target >>> 0) > this.ctx.csLimit) return this.trap('c.gp(0);');
     if (loop && target === this.ctx.entry) {
       // The loop head expects every flag in the CPU.
+      this.jccSlots[this.slots] = -1;
       return `${this.syncCode()} n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; J.ex = ${this.slots++}; break out;`;
     }
     return this.exit(idx, this.abs(target), EXIT_BRANCH);
@@ -722,8 +731,13 @@ export class Gen {
       // instruction (a superblock) or ends it with fallOut.
       const to = this.forward.get(idx);
       // A forward branch inside the unit skips the instructions up to its target: they are not counted.
-      if (to !== undefined) o.push(`if ${this.cond(op & 15)} { ${this.syncCode()} n -= ${to - idx - 1}; break T${to}; }`);
-      else o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop)} }`);
+      if (this.inverted.has(idx)) o.push(`if ${this.cond((op & 15) ^ 1)} { ${this.jumpTo(idx, next, loop)} }`);
+      else if (to !== undefined) o.push(`if ${this.cond(op & 15)} { ${this.syncCode()} n -= ${to - idx - 1}; break T${to}; }`);
+      else {
+        const slot = this.slots;
+        o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop)} }`);
+        if (this.slots > slot && (target !== this.ctx.entry || !loop)) this.jccSlots[slot] = d.eip;
+      }
       this.inlined++;
       return 'jcc';
     }
@@ -779,6 +793,10 @@ export class Gen {
   /** The Jcc at `from` (emitted next) jumps to instruction `to`, inside an open block (openForward). */
   forwardBranch(from: number, to: number): void {
     this.forward.set(from, to);
+  }
+  /** The Jcc at `idx` (emitted next) leaves on its fall-through side; the unit goes on at its target. */
+  invertJcc(idx: number): void {
+    this.inverted.add(idx);
   }
   /** The RET at `idx` (emitted next) goes on in the unit at `ret` when it pops that address. */
   returnTo(idx: number, ret: number): void {

@@ -43,6 +43,10 @@ interface Unit {
   runs: number;
   insns: number;
   length: number;
+  /** Per slot: the offset from the entry of the Jcc whose taken side leaves through it, or NaN. */
+  jccAt: Float64Array;
+  /** Offsets from the entry of the Jccs whose taken side this unit follows (see closeCycle). */
+  inverted: number[];
 }
 
 /**
@@ -78,6 +82,11 @@ const MAX_PAGES = 4;
  * ~210 MB at most). The default guest's boot and the CPU bench workloads hold ~5,200.
  */
 const MAX_UNITS = 8192;
+/**
+ * Runs after which a unit is checked for a loop split over two units (see closeCycle): late enough that
+ * only loops that really run are translated a second time.
+ */
+const CYCLE_RUNS = 4096;
 
 /** The target of a relative JMP, CALL or Jcc. */
 const branchTarget = (d: Insn): number => (d.eip + d.len + d.imm) | 0;
@@ -100,6 +109,8 @@ export interface JitStats {
   invalidatedUnits: number;
   unitRuns: number;
   unitInsns: number;
+  /** Units translated again to close a loop split over two units (closeCycle). */
+  cycles: number;
   interpreted: number;
   translateMs: number;
 }
@@ -143,7 +154,7 @@ export class Jit {
   /** Instructions interpreted outside units, by reason (MISS_*). */
   readonly misses = new Float64Array(MISS_NAMES.length);
   private missReason = 0;
-  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, sourceChars: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, interpreted: 0, translateMs: 0 };
+  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, sourceChars: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, cycles: 0, interpreted: 0, translateMs: 0 };
 
   /** Called with each unit's entry EIP and generated source (debugging: see the code a block became). */
   onTranslate: ((eip: number, src: string) => void) | null = null;
@@ -151,9 +162,13 @@ export class Jit {
   /** Block-start executions before translation (HOT by default; tests use 1 to translate everything). */
   readonly hot: number;
 
-  constructor(cpu: CPU, opts: { hot?: number } = {}) {
+  /** Runs after which a unit is checked for a loop split over two units (CYCLE_RUNS; tests use fewer). */
+  readonly cycleRuns: number;
+
+  constructor(cpu: CPU, opts: { hot?: number; cycleRuns?: number } = {}) {
     this.cpu = cpu;
     this.hot = Math.max(1, Math.min(0xffff, opts.hot ?? HOT));
+    this.cycleRuns = Math.max(1, opts.cycleRuns ?? CYCLE_RUNS);
     const mem = cpu.mem;
     this.codeFrames = new Uint8Array(Math.ceil(mem.pool.length / 4096));
     mem.codeFrames = this.codeFrames;
@@ -260,6 +275,40 @@ export class Jit {
     return live;
   }
 
+  /**
+   * A loop split over two units: the hot path of A leaves through the taken side of a Jcc to B, and B's
+   * leads back to A (a loop whose head is the target of a branch from later on, or whose body A decoded
+   * on the fall-through side of the loop's own test). Every iteration then costs two unit entries. When A
+   * has run CYCLE_RUNS times, is linked to B through such a Jcc, B is about as hot and leads back to A, A
+   * is translated again following that Jcc's taken side: B's code becomes part of A, usually up to a
+   * branch back to A's entry, which makes A a loop of its own. Only measured loops are translated twice:
+   * appending every Jcc's taken side (docs/jit.md, "Side traces") made V8 compile code that had never run.
+   * Called with CS:EIP at A's entry, after `cycleRuns` runs; returns the unit to run.
+   */
+  private closeCycle(a: Unit): Unit {
+    if (a.inverted.length >= 4) return a;
+    for (let s = 0; s < a.succ.length; s++) {
+      const rel = a.jccAt[s];
+      const b = a.succ[s];
+      if (rel !== rel || b === null || b === a || b.phys === DROPPED || b.runs * 2 < a.runs || !b.succ.includes(a)) continue;
+      const phys = a.phys;
+      const t0 = performance.now();
+      const nu = this.translate(phys, MAX_INSNS, false, [...a.inverted, rel]);
+      this.stats.translateMs += performance.now() - t0;
+      if (nu === null) return a;
+      this.stats.cycles++;
+      if (a.phys !== DROPPED) {
+        this.drop(a);
+        this.unlinkPhys(a, phys);
+        this.heldUnits--;
+      }
+      const sl = slot(phys);
+      if (this.table[sl] === a) this.table[sl] = nu; else this.place(sl, nu);
+      return nu;
+    }
+    return a;
+  }
+
   /** Removes u from the byPhys chain of its entry offset `phys` (the other units there stay findable). */
   private unlinkPhys(u: Unit, phys: number): void {
     let head = this.byPhys.get(phys) ?? null;
@@ -276,7 +325,7 @@ export class Jit {
     this.table[s] = u;
   }
 
-  private translate(phys: number, maxInsns = MAX_INSNS, force = false): Unit | null {
+  private translate(phys: number, maxInsns = MAX_INSNS, force = false, inverted: number[] = []): Unit | null {
     const c = this.cpu;
     // Host memory stays bounded: past the limit everything is dropped (re-translating what is still hot
     // is cheap next to tracking recency on every dispatch). Done first, so the new unit is registered.
@@ -303,7 +352,8 @@ export class Jit {
     // host page when the unit gets there (checked inline; otherwise the unit leaves for the dispatcher).
     // `linear`: a direct JMP not followed: decoding went on after it (see below). `retTo`: a RET whose
     // CALL the unit followed; decoding went on at the CALL's return address.
-    type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout'; enter?: number; linear?: boolean; retTo?: number };
+    // `invert`: a Jcc whose taken side decoding followed (see closeCycle); its fall-through side leaves.
+    type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout'; enter?: number; linear?: boolean; retTo?: number; invert?: boolean };
     const seq: Step[] = [];
     let tail: { kind: 'fall'; next: number } | { kind: 'jump'; target: number } | { kind: 'none' } = { kind: 'none' };
     const probe = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
@@ -361,6 +411,19 @@ export class Jit {
         if (r === 'end') break;
         if (r === 'jcc') {
           const target = branchTarget(d);
+          if (pend === null && target !== entry && inverted.includes((eip - entry) | 0)) {
+            // Decoding goes on at the taken side, if it can (the target is not in the unit yet and its page
+            // is mapped now), as for a followed JMP.
+            const tat = at + (target - eip);
+            const host = tat >= 0 && tat < 0x1000 ? pageHost : mapped(target);
+            if (host >= 0 && !visited.has(host | (target & 0xfff)) && (pages.includes(host) || pages.length < MAX_PAGES)) {
+              seq[seq.length - 1].invert = true;
+              if (((eip + d.len) | 0) === entry) loop = true;
+              if (host !== pageHost) { if (!pages.includes(host)) pages.push(host); enter = host; }
+              pageHost = host; at = target & 0xfff; eip = target;
+              continue;
+            }
+          }
           if (target === entry) loop = true;
           jccTargets.push(target);
         }
@@ -435,7 +498,7 @@ export class Jit {
       const target = branchTarget(d);
       let m = -1;
       for (let k = j + 1; k < seq.length; k++) if (seq[k].d.eip === target) { m = k; break; }
-      if (m < 0 || (m === j + 1 && !seq[j].linear)) continue;
+      if (m < 0 || (m === j + 1 && !seq[j].linear) || seq[j].invert) continue;
       // The taken side must not skip a page check (an instruction entered from another page).
       if (seq.slice(j + 1, m + 1).some((st) => st.enter !== undefined)) continue;
       fwdTo[j] = m;
@@ -463,6 +526,7 @@ export class Jit {
       g.begin(idx, d.eip);
       if (kind === 'inline') {
         if (fwdTo[idx] >= 0) g.forwardBranch(idx, fwdTo[idx]);
+        if (seq[idx].invert) g.invertJcc(idx);
         const rt = seq[idx].retTo;
         if (rt !== undefined) g.returnTo(idx, rt);
         const r = g.inline(d, idx, loop);
@@ -487,6 +551,7 @@ export class Jit {
     const u: Unit = {
       fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi,
       succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
+      jccAt: Float64Array.from({ length: g.slots }, (_, i) => (g.jccSlots[i] ?? -1) === -1 ? NaN : (g.jccSlots[i] - entry) | 0), inverted,
     };
     this.byPhys.set(phys, u);
     // Registered with every page it was built from: a write to any of them drops it.
@@ -597,6 +662,7 @@ export class Jit {
             this.missReason = MISS_NOT_START;
           }
           if (u !== null) {
+            if (u.runs === this.cycleRuns) u = this.closeCycle(u);
             this.codeChanged = false;
             this.ex = -1;
             inUnit = true;
@@ -682,7 +748,7 @@ export class Jit {
     const s = this.totals();
     const lines = [
       `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined, ${(s.sourceChars / 1e6).toFixed(1)} MB of JavaScript) in ${s.translateMs.toFixed(0)} ms; ${this.heldUnits} held, ${this.liveUnits} in the lookup table`,
-      `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units)`,
+      `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units), ${s.cycles} units translated again to close a loop`,
       `jit: ${s.unitRuns} unit runs, ${s.unitInsns} instructions in units, ${s.interpreted} interpreted outside units`,
       `jit: dispatch: ${s.chained} through chain links, ${s.lookups} table lookups, ${s.links} links made`,
       `jit: interpreted outside units by reason: ${MISS_NAMES.map((m, i) => `${m}=${this.misses[i]}`).join(' ')}`,
@@ -713,4 +779,4 @@ function hex(v: number): string { return v.toString(16).padStart(2, '0'); }
 function slot(phys: number): number { return Math.imul(phys, 0x9e3779b1) >>> (32 - TABLE_BITS); }
 
 /** Attaches a binary translator to `cpu` (its run() then executes through it). */
-export function attachJit(cpu: CPU, opts: { hot?: number } = {}): Jit { return new Jit(cpu, opts); }
+export function attachJit(cpu: CPU, opts: { hot?: number; cycleRuns?: number } = {}): Jit { return new Jit(cpu, opts); }
