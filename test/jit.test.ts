@@ -36,11 +36,11 @@ const CODE = 0x100000, DATA = 0x200000, STACK = 0x300000, AREA = 0x10000;
 interface Outcome { regs: number[]; eflags: number; eip: number; instructions: number; event: string; data: Uint8Array; stack: Uint8Array; cr2: number }
 
 /** Runs `code` at CODE until INT3/INT n or an exception (reported, not delivered), or `budget`. */
-function runProgram(code: Uint8Array, engine: 'interp' | 'jit', opts: { hot?: number; cycleRuns?: number; budget?: number; regs?: number[]; eflags?: number; slice?: number; setup?: (t: UserTestCpu, j: Jit | null) => void } = {}): Outcome & { jit: Jit | null } {
+function runProgram(code: Uint8Array, engine: 'interp' | 'jit', opts: { hot?: number; reviewRuns?: number; budget?: number; regs?: number[]; eflags?: number; slice?: number; setup?: (t: UserTestCpu, j: Jit | null) => void } = {}): Outcome & { jit: Jit | null } {
   const t = createUserTestCpu();
   const cpu = t.cpu;
-  // Loops split over two units are translated again after 3 runs (not 4096), so that every test covers it.
-  const jit = engine === 'jit' ? attachJit(cpu, { hot: opts.hot, cycleRuns: opts.cycleRuns ?? 3 }) : null;
+  // Units are translated again along their hot path after 3 runs (not 4096), so that every test covers it.
+  const jit = engine === 'jit' ? attachJit(cpu, { hot: opts.hot, reviewRuns: opts.reviewRuns ?? 3 }) : null;
   t.writeMem(CODE, code);
   (opts.regs ?? [0, 0, 0, 0, STACK + 0x8000, 0, 0, 0]).forEach((v, i) => t.setGpr(i, v));
   t.setEflags(opts.eflags ?? 0x202);
@@ -655,7 +655,7 @@ test('jit: RDTSC runs inside units, in order, and raises #GP under CR4.TSD at CP
 const SPLIT_LOOP = (n: number) => Uint8Array.from([0xb9, ...le32(n), ...hexBytes(`31c031d2be00002000eb0001c88906497501cc4281faa00f000075ef8b1acc`)]);
 
 test('jit: a loop split over two units (Jcc to Jcc) is translated again as one loop, with exact exits and faults', () => {
-  // A leaves through JNZ's taken side to B, B through JNE's taken side back to A: after `cycleRuns` runs A
+  // A leaves through JNZ's taken side to B, B through JNE's taken side back to A: after `reviewRuns` runs A
   // is translated again following JNZ, so that B's code is in A and JNE loops to A's entry. N = 3000
   // ends the loop on JNZ's fall-through side (now an exit of the new unit); N = 5000 ends it with a #PF
   // (address 4000 is not mapped) in B's code inside the new unit.
@@ -667,12 +667,12 @@ test('jit: a loop split over two units (Jcc to Jcc) is translated again as one l
       assertSame(a, b, `split loop, n=${n} slice=${slice}`);
       // Short slices break the chain links the cycle is found by; the loop is then left as it was.
       if (slice === 100_000) {
-        assert.equal(b.jit!.stats.cycles, 1, 'the loop was translated again');
+        assert.equal(b.jit!.stats.retranslated, 1, 'the loop was translated again');
         assert.ok(b.jit!.totals().unitRuns < 100, `${b.jit!.totals().unitRuns} unit runs`);
       }
     }
-    const c = runProgram(SPLIT_LOOP(n), 'jit', { hot: 1, cycleRuns: 1e9 });
+    const c = runProgram(SPLIT_LOOP(n), 'jit', { hot: 1, reviewRuns: 1e9 });
     assertSame(a, c, `split loop, n=${n}, not translated again`);
-    assert.equal(c.jit!.stats.cycles, 0);
+    assert.equal(c.jit!.stats.retranslated, 0);
   }
 });

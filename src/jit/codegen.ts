@@ -116,7 +116,7 @@ export class Gen {
   slots = 0;
   /**
    * Slot → EIP of the Jcc whose taken side leaves through it (-1 for the other exits): the dispatcher
-   * uses it to find a loop split over two units (see Jit.closeCycle).
+   * uses it to find a loop split over two units (see Jit.review).
    */
   readonly jccSlots: number[] = [];
   /** Jcc indexes whose taken side the unit follows; their fall-through side leaves (see invertJcc). */

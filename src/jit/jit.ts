@@ -45,8 +45,10 @@ interface Unit {
   length: number;
   /** Per slot: the offset from the entry of the Jcc whose taken side leaves through it, or NaN. */
   jccAt: Float64Array;
-  /** Offsets from the entry of the Jccs whose taken side this unit follows (see closeCycle). */
+  /** Offsets from the entry of the Jccs whose taken side this unit follows (see Jit.review). */
   inverted: number[];
+  /** Exits taken per slot during the review window (see Jit.review), else null. */
+  exitCounts: Uint32Array | null;
 }
 
 /**
@@ -75,7 +77,7 @@ const HOT = 1000;
 /** Guest instructions per unit (bounds translation cost and interrupt latency of straight code). */
 const MAX_INSNS = 96;
 /** Code pages one unit may span (each page after the first costs one inline TLB check when entered). */
-const MAX_PAGES = 4;
+const MAX_PAGES = 16;
 /**
  * Live units before the whole cache is flushed (bounds host memory: a unit costs ~26 KB of V8 heap —
  * source, bytecode, feedback and optimised code, with Sparkplug off (src/cli/v8-tuning.ts) — so this is
@@ -83,10 +85,14 @@ const MAX_PAGES = 4;
  */
 const MAX_UNITS = 8192;
 /**
- * Runs after which a unit is checked for a loop split over two units (see closeCycle): late enough that
- * only loops that really run are translated a second time.
+ * Runs after which a unit may be translated a second time along its hot path (see Jit.review): late
+ * enough that only code that really runs is, and V8 has long optimised the first translation.
  */
-const CYCLE_RUNS = 4096;
+const REVIEW_RUNS = 4096;
+/** The last runs before REVIEW_RUNS whose exits are counted. */
+const REVIEW_WINDOW = 1024;
+/** Jccs a unit may follow on their taken side (each review adds some). */
+const MAX_INVERTED = 4;
 
 /** The target of a relative JMP, CALL or Jcc. */
 const branchTarget = (d: Insn): number => (d.eip + d.len + d.imm) | 0;
@@ -109,8 +115,8 @@ export interface JitStats {
   invalidatedUnits: number;
   unitRuns: number;
   unitInsns: number;
-  /** Units translated again to close a loop split over two units (closeCycle). */
-  cycles: number;
+  /** Units translated a second time along their hot path (review). */
+  retranslated: number;
   interpreted: number;
   translateMs: number;
 }
@@ -154,7 +160,7 @@ export class Jit {
   /** Instructions interpreted outside units, by reason (MISS_*). */
   readonly misses = new Float64Array(MISS_NAMES.length);
   private missReason = 0;
-  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, sourceChars: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, cycles: 0, interpreted: 0, translateMs: 0 };
+  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, sourceChars: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, retranslated: 0, interpreted: 0, translateMs: 0 };
 
   /** Called with each unit's entry EIP and generated source (debugging: see the code a block became). */
   onTranslate: ((eip: number, src: string) => void) | null = null;
@@ -162,13 +168,16 @@ export class Jit {
   /** Block-start executions before translation (HOT by default; tests use 1 to translate everything). */
   readonly hot: number;
 
-  /** Runs after which a unit is checked for a loop split over two units (CYCLE_RUNS; tests use fewer). */
-  readonly cycleRuns: number;
+  /** Runs after which a unit may be translated again along its hot path (REVIEW_RUNS; tests use fewer). */
+  readonly reviewRuns: number;
+  /** Exits are counted from this many runs on, up to reviewRuns. */
+  private readonly watchFrom: number;
 
-  constructor(cpu: CPU, opts: { hot?: number; cycleRuns?: number } = {}) {
+  constructor(cpu: CPU, opts: { hot?: number; reviewRuns?: number } = {}) {
     this.cpu = cpu;
     this.hot = Math.max(1, Math.min(0xffff, opts.hot ?? HOT));
-    this.cycleRuns = Math.max(1, opts.cycleRuns ?? CYCLE_RUNS);
+    this.reviewRuns = Math.max(1, opts.reviewRuns ?? REVIEW_RUNS);
+    this.watchFrom = Math.max(0, this.reviewRuns - REVIEW_WINDOW);
     const mem = cpu.mem;
     this.codeFrames = new Uint8Array(Math.ceil(mem.pool.length / 4096));
     mem.codeFrames = this.codeFrames;
@@ -277,36 +286,53 @@ export class Jit {
 
   /**
    * A loop split over two units: the hot path of A leaves through the taken side of a Jcc to B, and B's
-   * leads back to A (a loop whose head is the target of a branch from later on, or whose body A decoded
-   * on the fall-through side of the loop's own test). Every iteration then costs two unit entries. When A
-   * has run CYCLE_RUNS times, is linked to B through such a Jcc, B is about as hot and leads back to A, A
-   * is translated again following that Jcc's taken side: B's code becomes part of A, usually up to a
-   * branch back to A's entry, which makes A a loop of its own. Only measured loops are translated twice:
-   * appending every Jcc's taken side (docs/jit.md, "Side traces") made V8 compile code that had never run.
-   * Called with CS:EIP at A's entry, after `cycleRuns` runs; returns the unit to run.
+   * leads back to A (a loop whose head is the target of a branch from later on, or whose body A decoded on
+   * the fall-through side of the loop's own test), so every iteration costs two unit entries. The
+   * dispatcher counts which exit each of the last REVIEW_WINDOW of a unit's first `reviewRuns` runs took;
+   * if a Jcc's taken side was at least half of them, towards a unit that leads back to this one, the unit
+   * is translated again following that side: B's code becomes part of A, usually up to the branch back to
+   * A's entry, which makes A a loop of its own.
+   * Only such loops are translated twice. Also following Jccs taken nearly every time (7/8 of the window:
+   * stack-protector and NULL checks, early returns) cut user-mode awk's unit entries from 68 M to 42 M but
+   * not its time, and made gzip 630 → 420 MIPS, sha256sum 1060 → 870 and bzip2 530 → 380: every second
+   * translation starts cold in V8 again (bytecode, then a new optimisation of a large function), which
+   * costs more than one unit entry per run saves (appending every Jcc's taken side at the first
+   * translation, docs/jit.md "Side traces", made V8 compile code that had never run).
+   * Called with CS:EIP at the unit's entry; returns the unit to run.
    */
-  private closeCycle(a: Unit): Unit {
-    if (a.inverted.length >= 4) return a;
-    for (let s = 0; s < a.succ.length; s++) {
+  private review(a: Unit): Unit {
+    const counts = a.exitCounts;
+    a.exitCounts = null;
+    if (counts === null || a.inverted.length >= MAX_INVERTED) return a;
+    const window = Math.min(REVIEW_WINDOW, this.reviewRuns);
+    const add: number[] = [];
+    for (let s = 0; s < counts.length; s++) {
       const rel = a.jccAt[s];
+      if (rel !== rel || a.inverted.includes(rel)) continue;
       const b = a.succ[s];
-      if (rel !== rel || b === null || b === a || b.phys === DROPPED || b.runs * 2 < a.runs || !b.succ.includes(a)) continue;
-      const phys = a.phys;
-      const t0 = performance.now();
-      const nu = this.translate(phys, MAX_INSNS, false, [...a.inverted, rel]);
-      this.stats.translateMs += performance.now() - t0;
-      if (nu === null) return a;
-      this.stats.cycles++;
-      if (a.phys !== DROPPED) {
-        this.drop(a);
-        this.unlinkPhys(a, phys);
-        this.heldUnits--;
-      }
-      const sl = slot(phys);
-      if (this.table[sl] === a) this.table[sl] = nu; else this.place(sl, nu);
-      return nu;
+      if (counts[s] * 2 >= window && b !== null && b !== a && b.phys !== DROPPED && b.succ.includes(a)) add.push(rel);
     }
-    return a;
+    if (add.length === 0) return a;
+    const phys = a.phys;
+    const t0 = performance.now();
+    const nu = this.translate(phys, MAX_INSNS, false, [...a.inverted, ...add].slice(0, MAX_INVERTED));
+    this.stats.translateMs += performance.now() - t0;
+    if (nu === null) return a;
+    this.stats.retranslated++;
+    if (a.phys !== DROPPED) {
+      this.drop(a);
+      this.unlinkPhys(a, phys);
+      this.heldUnits--;
+    }
+    const sl = slot(phys);
+    if (this.table[sl] === a) this.table[sl] = nu; else this.place(sl, nu);
+    return nu;
+  }
+
+  /** Counts the exit a unit in its review window took (see review). */
+  private noteExit(u: Unit, ex: number): void {
+    if (ex < 0) return;
+    (u.exitCounts ??= new Uint32Array(u.succ.length))[ex]++;
   }
 
   /** Removes u from the byPhys chain of its entry offset `phys` (the other units there stay findable). */
@@ -352,7 +378,7 @@ export class Jit {
     // host page when the unit gets there (checked inline; otherwise the unit leaves for the dispatcher).
     // `linear`: a direct JMP not followed: decoding went on after it (see below). `retTo`: a RET whose
     // CALL the unit followed; decoding went on at the CALL's return address.
-    // `invert`: a Jcc whose taken side decoding followed (see closeCycle); its fall-through side leaves.
+    // `invert`: a Jcc whose taken side decoding followed (see review); its fall-through side leaves.
     type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout'; enter?: number; linear?: boolean; retTo?: number; invert?: boolean };
     const seq: Step[] = [];
     let tail: { kind: 'fall'; next: number } | { kind: 'jump'; target: number } | { kind: 'none' } = { kind: 'none' };
@@ -551,7 +577,7 @@ export class Jit {
     const u: Unit = {
       fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi,
       succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
-      jccAt: Float64Array.from({ length: g.slots }, (_, i) => (g.jccSlots[i] ?? -1) === -1 ? NaN : (g.jccSlots[i] - entry) | 0), inverted,
+      jccAt: Float64Array.from({ length: g.slots }, (_, i) => (g.jccSlots[i] ?? -1) === -1 ? NaN : (g.jccSlots[i] - entry) | 0), inverted, exitCounts: null,
     };
     this.byPhys.set(phys, u);
     // Registered with every page it was built from: a write to any of them drops it.
@@ -662,7 +688,7 @@ export class Jit {
             this.missReason = MISS_NOT_START;
           }
           if (u !== null) {
-            if (u.runs === this.cycleRuns) u = this.closeCycle(u);
+            if (u.runs === this.reviewRuns) u = this.review(u);
             this.codeChanged = false;
             this.ex = -1;
             inUnit = true;
@@ -684,6 +710,7 @@ export class Jit {
             candidate = true;
             ex = this.ex;
             prev = ex >= 0 ? u : null;
+            if (u.runs > this.watchFrom && u.runs <= this.reviewRuns) this.noteExit(u, ex);
           } else {
             const e0 = c.eip;
             if (this.missReason !== MISS_NOT_START) straight = 0;
@@ -748,7 +775,7 @@ export class Jit {
     const s = this.totals();
     const lines = [
       `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined, ${(s.sourceChars / 1e6).toFixed(1)} MB of JavaScript) in ${s.translateMs.toFixed(0)} ms; ${this.heldUnits} held, ${this.liveUnits} in the lookup table`,
-      `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units), ${s.cycles} units translated again to close a loop`,
+      `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units), ${s.retranslated} translated again along their hot path`,
       `jit: ${s.unitRuns} unit runs, ${s.unitInsns} instructions in units, ${s.interpreted} interpreted outside units`,
       `jit: dispatch: ${s.chained} through chain links, ${s.lookups} table lookups, ${s.links} links made`,
       `jit: interpreted outside units by reason: ${MISS_NAMES.map((m, i) => `${m}=${this.misses[i]}`).join(' ')}`,
@@ -779,4 +806,4 @@ function hex(v: number): string { return v.toString(16).padStart(2, '0'); }
 function slot(phys: number): number { return Math.imul(phys, 0x9e3779b1) >>> (32 - TABLE_BITS); }
 
 /** Attaches a binary translator to `cpu` (its run() then executes through it). */
-export function attachJit(cpu: CPU, opts: { hot?: number; cycleRuns?: number } = {}): Jit { return new Jit(cpu, opts); }
+export function attachJit(cpu: CPU, opts: { hot?: number; reviewRuns?: number } = {}): Jit { return new Jit(cpu, opts); }

@@ -54,8 +54,8 @@ export interface UserOptions {
   cpu?: 'interp' | 'jit';
   /** With the translator: block-start executions before translation (tests use a low value to translate nearly everything). */
   hot?: number;
-  /** Runs after which a unit is checked for a loop split over two units (default: the JIT's). */
-  cycleRuns?: number;
+  /** Runs after which a unit may be translated again along its hot path (default: the JIT's). */
+  reviewRuns?: number;
   cwd?: string;
 }
 
@@ -117,7 +117,7 @@ export class UserProcess {
     if (this.elf.interp) throw new ElfError(`${opts.path} is dynamically linked (interpreter ${this.elf.interp}); only static executables are supported (build with -static)`);
     this.as = new AddressSpace(opts.memBytes ?? 1 << 30);
     this.cpu = new CPU(this.as.mem);
-    this.jit = opts.cpu === 'jit' ? attachJit(this.cpu, { hot: opts.hot, cycleRuns: opts.cycleRuns }) : null;
+    this.jit = opts.cpu === 'jit' ? attachJit(this.cpu, { hot: opts.hot, reviewRuns: opts.reviewRuns }) : null;
     this.fds = new FdTable(opts.stdio ?? [0, 1, 2]);
     const bias = this.elf.type === ET_DYN ? ET_DYN_BASE : 0;
     this.loadSegments(file, bias);
