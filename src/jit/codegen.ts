@@ -121,6 +121,12 @@ export class Gen {
   readonly jccSlots: number[] = [];
   /** Jcc indexes whose taken side the unit follows; their fall-through side leaves (see invertJcc). */
   private readonly inverted = new Set<number>();
+  /**
+   * Forward branches per target instruction, with the flag state each left in (see joinFlags); their flag
+   * write-back code replaces their placeholder comment (J and the id) once the target's block is closed.
+   */
+  private readonly joins = new Map<number, { id: number; fl: FlagState; code: string }[]>();
+  private readonly joinCode: string[] = [];
   /** Inline instructions emitted (for statistics). */
   inlined = 0;
   callouts = 0;
@@ -732,7 +738,7 @@ export class Gen {
       const to = this.forward.get(idx);
       // A forward branch inside the unit skips the instructions up to its target: they are not counted.
       if (this.inverted.has(idx)) o.push(`if ${this.cond((op & 15) ^ 1)} { ${this.jumpTo(idx, next, loop)} }`);
-      else if (to !== undefined) o.push(`if ${this.cond(op & 15)} { ${this.syncCode()} n -= ${to - idx - 1}; break T${to}; }`);
+      else if (to !== undefined) o.push(`if ${this.cond(op & 15)} { ${this.joinFlags(to)} n -= ${to - idx - 1}; break T${to}; }`);
       else {
         const slot = this.slots;
         o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop)} }`);
@@ -804,10 +810,38 @@ export class Gen {
   }
   /** The JMP at `from`, just emitted, goes on at instruction `to` (see forwardBranch). */
   breakForward(from: number, to: number): void {
-    this.out.push(`{ ${this.syncCode()} n -= ${to - from - 1}; break T${to}; }`);
+    this.out.push(`{ ${this.joinFlags(to)} n -= ${to - from - 1}; break T${to}; }`);
   }
-  /** Closes the innermost open forward block; both ways in arrive with every flag in the CPU. */
-  closeForward(): void {
+  /**
+   * A forward branch to instruction `to`: a placeholder for its flag write-back, decided when the block
+   * closes (closeForward).
+   */
+  private joinFlags(to: number): string {
+    const id = this.joinCode.length;
+    this.joinCode.push('');
+    let list = this.joins.get(to);
+    if (list === undefined) { list = []; this.joins.set(to, list); }
+    list.push({ id, fl: this.fl, code: this.syncCode() });
+    return `/*J${id}*/`;
+  }
+  /**
+   * Closes the innermost open forward block, which ends before instruction `to`. When every branch to it
+   * left with the flags where the fall-through path has them (the same operation's operands in the same
+   * locals, or the same explicit bits: e.g. a CMP, a Jcc, then only moves and stores), the flags stay in
+   * the locals across the join. Otherwise both ways write them into the CPU first, as an exit does.
+   * Flags written back at every join cost each `if` in a loop seven stores to the CPU object and made
+   * the INC/DEC after it read CF back through the CPU.
+   */
+  closeForward(to: number): void {
+    const list = this.joins.get(to) ?? [];
+    this.joins.delete(to);
+    const f = this.fl;
+    const same = (g: FlagState) => g.lazy === f.lazy && g.expl === f.expl && (f.lazy === 0 || (g.op === f.op && g.bits === f.bits));
+    if (list.every((b) => same(b.fl))) {
+      this.out.push('}');
+      return;
+    }
+    for (const b of list) this.joinCode[b.id] = b.code;
     this.syncNow();
     this.out.push('}');
   }
@@ -840,7 +874,7 @@ export class Gen {
     const assigned = new Set([...raw.matchAll(/\br([0-7]) = /g)].map((m) => Number(m[1])));
     const wb = regs.filter((r) => assigned.has(r)).map((r) => `R[${r}] = r${r};`).join(' ');
     const rl = regs.map((r) => `r${r} = R[${r}];`).join(' ');
-    const body = raw.replaceAll('/*WB*/', wb).replaceAll('/*RL*/', rl).replaceAll('/*G*/0', String(this.guard));
+    const body = raw.replace(/\/\*J(\d+)\*\//g, (_, i: string) => this.joinCode[Number(i)]).replaceAll('/*WB*/', wb).replaceAll('/*RL*/', rl).replaceAll('/*G*/0', String(this.guard));
     const decl = regs.length ? `let ${regs.map((r) => `r${r} = R[${r}]`).join(', ')};` : '';
     // The segments the code treats as flat (see lin) must still be: otherwise the dispatcher interprets.
     const guard = this.guard ? `if ((c.flatSegs & ${this.guard}) !== ${this.guard}) return -1;\n` : '';

@@ -545,7 +545,7 @@ export class Jit {
       const { d, kind } = seq[idx];
       // Close the block that ends here (the innermost open one), then open those that start here, outermost
       // (latest target) first.
-      if (blockStart[idx] >= 0) g.closeForward();
+      if (blockStart[idx] >= 0) g.closeForward(idx);
       const ent = seq[idx].enter;
       if (ent !== undefined) g.enterPage(idx, d.eip, ent, csBase);
       for (let m = seq.length - 1; m > idx; m--) if (blockStart[m] === idx) g.openForward(m);
