@@ -78,7 +78,8 @@ export interface UnitContext {
  * as the interpreter's lazy state of operation `op` (LZ_*) on `bits`-bit operands; flags in `expl` are the
  * same bits of the local fx; the others are in the CPU (c.flags or its own pending lazy state), untouched
  * since the unit started or last synchronised. lazy and expl never overlap; lazy is nonzero only after an
- * operation that set every arithmetic flag, so then lazy | expl === ARITH.
+ * operation that set every arithmetic flag but those in expl, or INC/DEC, which keep CF where it was: with
+ * CF in the CPU then, lazy | expl is ARITH without CF (syncCode then materialises the CPU's flags first).
  */
 interface FlagState { op: number; bits: number; lazy: number; expl: number }
 const FLAGS_IN_CPU: FlagState = { op: 0, bits: 32, lazy: 0, expl: 0 };
@@ -286,6 +287,16 @@ export class Gen {
         return add ? `((((fa ^ fr) & (fb ^ fr)) >>> ${sh}) & 1)` : `((((fa ^ fb) & (fa ^ fr)) >>> ${sh}) & 1)`;
     }
   }
+  /**
+   * INC/DEC keep CF: the code before and after the operation that carries it over, and where it then is.
+   * If the unit holds CF (lazily or in fx) it goes to fx; if CF is still the CPU's it stays there, unread
+   * (the state's lazy flags then lack CF: see FlagState). Reading it through the CPU at every INC/DEC at a
+   * loop head or after a join was a call and a switch per iteration.
+   */
+  private keepCF(): [string, string, number] {
+    if (((this.fl.lazy | this.fl.expl) & CF) === 0) return ['', '', 0];
+    return [`t = ${this.cf01()}; `, 'fx = t; ', CF];
+  }
   /** Expression (0 or 1) for CF in the current state. */
   private cf01(): string { return this.flag01(CF); }
 
@@ -488,8 +499,9 @@ export class Gen {
     }
     if (op >= 0x40 && op <= 0x4f) {
       const r = op & 7, isDec = op >= 0x48;
-      o.push(`t = ${this.cf01()}; fa = ${this.regR(r, vbits)}; fb = 1; fr = (fa ${isDec ? '-' : '+'} 1) ${MASKX(vbits)}; fx = t; ${this.regW(r, vbits, 'fr')}`);
-      this.setFlags({ op: isDec ? LZ_SUB : LZ_ADD, bits: vbits, lazy: ARITH & ~CF, expl: CF });
+      const keep = this.keepCF();
+      o.push(`${keep[0]}fa = ${this.regR(r, vbits)}; fb = 1; fr = (fa ${isDec ? '-' : '+'} 1) ${MASKX(vbits)}; ${keep[1]}${this.regW(r, vbits, 'fr')}`);
+      this.setFlags({ op: isDec ? LZ_SUB : LZ_ADD, bits: vbits, lazy: ARITH & ~CF, expl: keep[2] });
       return this.done(idx, next);
     }
     if (op >= 0x50 && op <= 0x57 || op === 0x68 || op === 0x6a) {
@@ -653,10 +665,11 @@ export class Gen {
     }
     if (op === 0xff && (reg <= 1 || reg === 6 || reg === 2 || reg === 4)) {
       if (reg <= 1) {
-        const ex = (a: string) => `t = ${this.cf01()}; fa = ${a}; fb = 1; fr = (fa ${reg ? '-' : '+'} 1) ${MASKX(vbits)}; fx = t;`;
+        const keep = this.keepCF();
+        const ex = (a: string) => `${keep[0]}fa = ${a}; fb = 1; fr = (fa ${reg ? '-' : '+'} 1) ${MASKX(vbits)}; ${keep[1]}`;
         if (!mem) o.push(ex(this.regR(rmr, vbits)), this.regW(rmr, vbits, 'fr'));
         else { this.lin(this.segOf(d), this.ea(d), vbits >> 3, true); this.rmwLoad(vbits >> 3); o.push(ex(`(${this.vU(vbits)})`)); this.rmwStore(vbits >> 3, vbits === 32 ? 'fr | 0' : 'fr'); }
-        this.setFlags({ op: reg ? LZ_SUB : LZ_ADD, bits: vbits, lazy: ARITH & ~CF, expl: CF });
+        this.setFlags({ op: reg ? LZ_SUB : LZ_ADD, bits: vbits, lazy: ARITH & ~CF, expl: keep[2] });
         return this.done(idx, next);
       }
       if (reg === 6 && !this.ctx.ss32) return 'no';
@@ -879,7 +892,7 @@ export class Gen {
     // The segments the code treats as flat (see lin) must still be: otherwise the dispatcher interprets.
     const guard = this.guard ? `if ((c.flatSegs & ${this.guard}) !== ${this.guard}) return -1;\n` : '';
     return `'use strict';
-return function unit(c, J, budget) {
+return function unit_${(this.ctx.entry >>> 0).toString(16)}(c, J, budget) {
 ${guard}const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
 ${decl}
 const E = c.eip;
