@@ -75,4 +75,13 @@ export const MSR_MCG_CAP = 0x179;
 export const MSR_MCG_STATUS = 0x17a;
 export const MSR_MISC_ENABLE = 0x1a0;
 export const MSR_PAT = 0x277;
+/**
+ * IA32_ARCH_CAPABILITIES (SDM vol. 4 Table 2-2; CPUID.(EAX=7,ECX=0):EDX[29] says it exists). The vCPU
+ * executes one instruction at a time and never speculates, so it states that none of the transient-execution
+ * leaks apply: RDCL_NO (0, Meltdown), SSB_NO (4), MDS_NO (5), PSCHANGE_MC_NO (6), TAA_NO (8), SBDR_SSDP_NO,
+ * FBSDP_NO, PSDP_NO (13-15, MMIO stale data). Without MDS_NO, Linux clears "CPU buffers" with VERW on every
+ * return to user mode: a monitor call and a unit exit per system call under the JIT.
+ */
+export const MSR_ARCH_CAPABILITIES = 0x10a;
+export const ARCH_CAPABILITIES_VALUE = (1 << 0) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15);
 export const MSR_MTRR_DEF_TYPE = 0x2ff;

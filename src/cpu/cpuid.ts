@@ -22,11 +22,13 @@ const str4 = (s: string) => s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCo
 const BRAND = 'Trapeze i686 vCPU'.padEnd(47, ' ') + '\0';
 const brandDword = (i: number) => str4(BRAND.slice(i * 4, i * 4 + 4));
 
-const MAX_BASIC = 2;
+const MAX_BASIC = 7;
+/** Leaf 7 sub-leaf 0 EDX: IA32_ARCH_CAPABILITIES is implemented (see constants.ts). */
+const LEAF7_EDX_ARCH_CAPABILITIES = 1 << 29;
 const MAX_EXT = 0x80000004;
 
 /** Returns [EAX, EBX, ECX, EDX] for a leaf (and sub-leaf). */
-export function cpuid(c: CPU, leaf: number, _sub: number): [number, number, number, number] {
+export function cpuid(c: CPU, leaf: number, sub: number): [number, number, number, number] {
   // Leaves above the maximum return the highest basic leaf's data, as Intel processors do.
   if (leaf > MAX_BASIC && leaf < 0x80000000) leaf = MAX_BASIC;
   if (leaf > MAX_EXT) leaf = MAX_BASIC;
@@ -36,6 +38,9 @@ export function cpuid(c: CPU, leaf: number, _sub: number): [number, number, numb
     case 2:
       // One iteration; descriptors 2Ch L1D 32K 8-way, 30h L1I 32K 8-way, 7Dh L2 2M 8-way (Table 3-12).
       return [0x7d302c01, 0, 0, 0];
+    // Leaves 3-6 (serial number, deterministic cache parameters, MONITOR/MWAIT, thermal and power): none.
+    // Linux falls back to leaf 2 for the caches when leaf 4 lists none.
+    case 7: return sub === 0 ? [0, 0, 0, LEAF7_EDX_ARCH_CAPABILITIES] : [0, 0, 0, 0];
     case 0x80000000: return [MAX_EXT, 0, 0, 0];
     case 0x80000001: return [0, 0, 0, 0];
     case 0x80000002: case 0x80000003: case 0x80000004: {

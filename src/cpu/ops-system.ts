@@ -10,6 +10,7 @@ import {
   CR4_PGE, CR4_PSE, CR4_TSD, CS, IF, IOPL, MSR_APIC_BASE, MSR_BIOS_SIGN_ID, MSR_MISC_ENABLE, MSR_MTRRCAP,
   MSR_MTRR_DEF_TYPE, MSR_PAT, MSR_PLATFORM_ID, MSR_SYSENTER_CS, MSR_SYSENTER_EIP, MSR_SYSENTER_ESP, MSR_TSC,
   RF, SS, VIF, VIP, VM, ZF, CR0_MP, CR0_EM, CR0_NE, CR0_AM,
+  MSR_ARCH_CAPABILITIES, ARCH_CAPABILITIES_VALUE,
 } from './constants.ts';
 import { checkIoPermission, inspectDescriptor, lastLimit, loadLdt, loadTr } from './system.ts';
 import { cpuid } from './cpuid.ts';
@@ -268,12 +269,12 @@ const MTRR_FIXED = [0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26
 const MSR_DEFAULTS = new Map<number, bigint>([
   [MSR_PLATFORM_ID, 0n], [MSR_BIOS_SIGN_ID, 0n], [MSR_MTRRCAP, 0x508n], [MSR_MTRR_DEF_TYPE, 0n],
   [MSR_SYSENTER_CS, 0n], [MSR_SYSENTER_ESP, 0n], [MSR_SYSENTER_EIP, 0n], [MSR_PAT, 0x0007040600070406n],
-  [MSR_MISC_ENABLE, 1n],
+  [MSR_MISC_ENABLE, 1n], [MSR_ARCH_CAPABILITIES, BigInt(ARCH_CAPABILITIES_VALUE)],
   ...MTRR_VAR.map((n) => [n, 0n] as [number, bigint]),
   ...MTRR_FIXED.map((n) => [n, 0n] as [number, bigint]),
 ]);
 /** Read-only MSRs: a WRMSR raises #GP(0). */
-const MSR_READONLY = new Set([MSR_MTRRCAP, MSR_PLATFORM_ID]);
+const MSR_READONLY = new Set([MSR_MTRRCAP, MSR_PLATFORM_ID, MSR_ARCH_CAPABILITIES]);
 
 export function readMsr(c: CPU, idx: number): bigint | undefined {
   if (idx === MSR_TSC) return c.readTsc();

@@ -191,6 +191,20 @@ t_cpuid_msr:
   EXPECT eax, 6, "CPUID 1: family 6"
   and edx, (1<<3)|(1<<5)|(1<<11)|(1<<13)
   EXPECT edx, (1<<3)|(1<<5)|(1<<11)|(1<<13), "CPUID 1: PSE MSR SEP PGE"
+  mov eax, 7
+  xor ecx, ecx
+  cpuid
+  EXPECT edx, 1<<29, "CPUID 7.0: EDX lists only IA32_ARCH_CAPABILITIES"
+  mov ecx, 0x10a
+  rdmsr
+  EXPECT eax, 0xe171, "RDMSR IA32_ARCH_CAPABILITIES: RDCL_NO SSB_NO MDS_NO PSCHANGE_MC_NO TAA_NO and the MMIO NO bits"
+  TRY .arch_ro
+  mov ecx, 0x10a
+  xor eax, eax
+  xor edx, edx
+  wrmsr
+  ENDTRY .arch_ro
+  EXPECT [last_vec], 13, "WRMSR IA32_ARCH_CAPABILITIES: #GP (read-only)"
   mov ecx, 0x174
   mov eax, 0x08
   xor edx, edx
