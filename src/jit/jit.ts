@@ -68,12 +68,15 @@ const TABLE_SIZE = 1 << TABLE_BITS;
 /**
  * Executions of a block start before it is translated. Translating cold code costs more than it saves:
  * besides our translation (~0.1-0.3 ms), a fresh JS function runs in V8's bytecode interpreter and then
- * its baseline tier (both slower than our own interpreter) until V8 has seen enough of it to optimise it;
- * each unit also holds ~26 KB of V8 heap. With Sparkplug off, 400 was still worse than 1000 (boot 22-24
- * against 19-20 s, 200 fork/execs + awk 10.5 against 7-8 s). Measured on the default guest (docs/jit.md): 64 translated
- * 22,000 units for the boot and ~3,000 more per 40 fork+exec iterations, 1000 about 4,000 and 250.
+ * its baseline tier (both slower than our own interpreter) until V8 has seen enough of it to optimise it,
+ * and V8's optimising compiler competes with the guest for the host's two cores; each unit also holds
+ * ~26 KB of V8 heap. Measured on the default guest (docs/jit.md): 64 translated 22,000 units for the boot;
+ * 400 was worse than 1000 (boot 22-24 against 19-20 s). After the translator got faster per unit entry,
+ * 1000 → 2500 took the boot from 17.0-18.8 to 15.2-16.3 s and 200 fork/execs from 4.8-5.6 to 3.6-4.4 s
+ * (two runs each); 5000 was a little better again for those two, but the tmpfs workload (16,384 page
+ * writes, each through the same kernel paths) took 2.1 s in one bench run against 1.5-1.8 s.
  */
-const HOT = 1000;
+const HOT = 2500;
 /** Guest instructions per unit (bounds translation cost and interrupt latency of straight code). */
 const MAX_INSNS = 96;
 /** Code pages one unit may span (each page after the first costs one inline TLB check when entered). */
