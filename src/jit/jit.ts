@@ -715,23 +715,33 @@ export class Jit {
             prev = ex >= 0 ? u : null;
             if (u.runs > this.watchFrom && u.runs <= this.reviewRuns) this.noteExit(u, ex);
           } else {
-            const e0 = c.eip;
-            if (this.missReason !== MISS_NOT_START) straight = 0;
-            c.step();
-            n++;
-            misses[this.missReason]++;
+            const reason = this.missReason;
+            if (reason !== MISS_NOT_START) straight = 0;
             prev = null;
-            // A block start is where control arrives other than by falling through, or after an instruction
-            // no unit can start with (the rest of its block gets a unit of its own). Straight code is also
-            // cut where a unit starting at the last block start would end (MAX_INSNS instructions, the
-            // page end), so that each piece gets hot and translated on its own: otherwise, in a long
-            // unrolled function (the kernel's BLAKE2s, ~2,000 instructions without a branch), every piece
-            // but the first ran on the interpreter until the one before it had been translated.
-            if (((c.eip - e0) >>> 0) > 15 || this.missReason === MISS_UNTRANSLATABLE || ++straight >= MAX_INSNS ||
-              ((c.eip ^ e0) & ~0xfff) !== 0) {
-              candidate = true;
-              straight = 0;
-            } else candidate = false;
+            candidate = false;
+            // The rest of a straight run of interpreted code stays in this loop, without the checks between
+            // units, up to the next block start or anything the loop above must see first (an interrupt it
+            // would take, NMI, TF, an interrupt shadow, a halt or stop, the budget).
+            for (let first = true; ; first = false) {
+              const e0 = c.eip;
+              c.step();
+              n++;
+              misses[first ? reason : MISS_NOT_START]++;
+              // A block start is where control arrives other than by falling through, or after an instruction
+              // no unit can start with (the rest of its block gets a unit of its own). Straight code is also
+              // cut where a unit starting at the last block start would end (MAX_INSNS instructions, the
+              // page end), so that each piece gets hot and translated on its own: otherwise, in a long
+              // unrolled function (the kernel's BLAKE2s, ~2,000 instructions without a branch), every piece
+              // but the first ran on the interpreter until the one before it had been translated.
+              if (((c.eip - e0) >>> 0) > 15 || reason === MISS_UNTRANSLATABLE || ++straight >= MAX_INSNS ||
+                ((c.eip ^ e0) & ~0xfff) !== 0) {
+                candidate = true;
+                straight = 0;
+                break;
+              }
+              if (c.stopSlice || c.halted || c.inhibitIrq || c.nmiPending || (c.intr && (c.flags & IF)) || (c.flags & TF) ||
+                n + extra >= budget) break;
+            }
           }
           if (c.stopSlice || c.halted) break;
         }
