@@ -676,3 +676,19 @@ test('jit: a loop split over two units (Jcc to Jcc) is translated again as one l
     assert.equal(c.jit!.stats.retranslated, 0);
   }
 });
+
+// jmp over 16 NOPs; mov esi, DATA; xor eax, eax; mov ds, eax (a null selector); mov [esi], eax; int3 — and the
+// same with push 0; pop es; mov es:[esi], eax (26 89 06)
+const MOVDS_NULL = hexBytes('eb10' + '90'.repeat(16) + 'be00002000' + '31c0' + '8ed8' + '8906' + 'cc');
+const POPES_NULL = hexBytes('eb10' + '90'.repeat(16) + 'be00002000' + '31c0' + '6a00' + '07' + '268906' + 'cc');
+
+test('jit: MOV DS and POP ES in the middle of a unit go on in it, and leave it when the segment is no longer flat', () => {
+  for (const [name, code] of [['mov ds', MOVDS_NULL], ['pop es', POPES_NULL]] as const) {
+    const a = runProgram(code, 'interp');
+    assert.equal(a.event, 'exception 13 code 0', name);
+    const b = runProgram(code, 'jit', { hot: 1 });
+    assertSame(a, b, name);
+    assert.ok(b.jit!.stats.unitsTranslated >= 1, `${name}: ran inside a unit`);
+    assert.equal(b.jit!.exits[name === 'mov ds' ? 0x8e : 0x07], 0, `${name}: did not end the unit`);
+  }
+});

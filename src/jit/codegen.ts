@@ -41,16 +41,17 @@ export const EXIT_NAMES: Record<number, string> = {
 
 // One-byte opcodes whose interpreter handler cannot change anything a unit assumes constant (mode, CS,
 // CPL, TF, IF, control flow other than re-executing itself): after calling one, the unit goes on if EIP is
-// the next instruction. LES/LDS and POP FS/GS may change a flat data segment: the unit re-checks after
-// them (Gen.callout). Everything else (far transfers, segment loads of SS/CS, POPF, CLI/STI, HLT, I/O,
-// INT, system instructions) ends the unit after the call.
+// the next instruction. LES/LDS, POP DS/ES/FS/GS and MOV to DS/ES/FS/GS may change a flat data segment:
+// the unit re-checks after them (Gen.callout). CLI only clears IF (or VIF): nothing a unit assumes, and
+// no interrupt can become deliverable. Everything else (far transfers, segment loads of SS/CS, POPF, STI,
+// HLT, I/O, INT, system instructions) ends the unit after the call.
 const SAFE1 = new Uint8Array(256);
 const SAFE2 = new Uint8Array(256);
 {
   const r = (t: Uint8Array, a: number, b: number) => { for (let o = a; o <= b; o++) t[o] = 1; };
   for (let o = 0; o < 0x40; o++) if ((o & 7) < 6) SAFE1[o] = 1;
-  for (const o of [0x06, 0x0e, 0x16, 0x1e, 0x27, 0x2f, 0x37, 0x3f, 0x62, 0x63, 0x8c, 0x8d, 0x8f, 0x9b, 0x9c, 0x9e, 0x9f,
-    0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfc, 0xfd, 0xfe]) SAFE1[o] = 1;
+  for (const o of [0x06, 0x07, 0x0e, 0x16, 0x1e, 0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x62, 0x63, 0x8c, 0x8d, 0x8f, 0x9b, 0x9c, 0x9e, 0x9f,
+    0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfc, 0xfd, 0xfe]) SAFE1[o] = 1;
   r(SAFE1, 0x40, 0x61); r(SAFE1, 0x68, 0x6b); r(SAFE1, 0x80, 0x8b); r(SAFE1, 0x90, 0x99); r(SAFE1, 0xa0, 0xaf);
   r(SAFE1, 0xb0, 0xc1); r(SAFE1, 0xd0, 0xdf);
   for (const o of [0x0d, 0x31, 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa8, 0xa9, 0xab, 0xac, 0xad, 0xae, 0xaf, 0xb0, 0xb1, 0xb3, 0xba, 0xbb, 0xbc, 0xbd]) SAFE2[o] = 1;
@@ -61,6 +62,9 @@ const SAFE2 = new Uint8Array(256);
 /** Whether the interpreter handler of `d` may be called in the middle of a unit (see SAFE1). */
 export function safeCallout(d: Insn): boolean {
   if (d.op === 0xff) { const r = (d.modrm >> 3) & 7; return r === 0 || r === 1 || r === 6; }
+  // MOV to ES, DS, FS or GS (not CS, #UD, nor SS, which starts an interrupt shadow): a data segment load,
+  // re-checked like LDS (Gen.callout). The i386 kernel reloads DS, ES and FS on every entry and exit.
+  if (d.op === 0x8e) { const r = (d.modrm >> 3) & 7; return r === 0 || r === 3 || r === 4 || r === 5; }
   return d.op < 0x100 ? SAFE1[d.op] === 1 : SAFE2[d.op & 0xff] === 1;
 }
 
@@ -380,9 +384,10 @@ export class Gen {
     const next = (d.eip + d.len) | 0;
     this.out.push(`${this.wb()} c.eip = ${this.abs(d.eip)}; C[${d.op}]++; ${this.trap('c.step();', false)}`);
     if (last) { this.out.push(`X[${d.op}]++; return n + ${idx + 1};`); return; }
-    // LES/LDS and POP FS/GS load a data segment and may go on in the unit: if one of the segments the
-    // unit treats as flat (its guard, known at the end: /*G*/) is no longer flat, the unit leaves here.
-    const loadsSeg = d.op === 0xc4 || d.op === 0xc5 || d.op === 0x1a1 || d.op === 0x1a9;
+    // LES/LDS, MOV to DS/ES/FS/GS and POP DS/ES/FS/GS load a data segment and may go on in the unit: if
+    // one of the segments the unit treats as flat (its guard, known at the end: /*G*/) is no longer flat,
+    // the unit leaves here.
+    const loadsSeg = d.op === 0xc4 || d.op === 0xc5 || d.op === 0x1a1 || d.op === 0x1a9 || d.op === 0x07 || d.op === 0x1f || d.op === 0x8e;
     const seg = loadsSeg ? ' || (c.flatSegs & /*G*/0) !== /*G*/0' : '';
     this.out.push(`if (c.eip !== ${this.abs(next)} || J.codeChanged${seg}) { X[${EXIT_CALLOUT_MOVED}]++; return n + ${idx + 1}; }`);
     this.out.push('/*RL*/');
