@@ -599,10 +599,25 @@ export class CPU {
     this.mem.mmioWrite(phys, size as 1 | 2 | 4, size === 4 ? v | 0 : v & (size === 1 ? 0xff : 0xffff));
   }
 
-  // Implicit supervisor-privilege accesses (descriptor tables, TSS): SDM vol. 3A §4.6.1.
-  readSys8(lin: number): number { return this.readSlow(lin | 0, 1, false); }
-  readSys16(lin: number): number { return this.readSlow(lin | 0, 2, false); }
-  readSys32(lin: number): number { return this.readSlow(lin | 0, 4, false); }
+  // Implicit supervisor-privilege accesses (descriptor tables, TSS): SDM vol. 3A §4.6.1. Reads take the
+  // TLB's supervisor-read entry when there is one: every segment register load reads a descriptor, and the
+  // i386 kernel reloads DS, ES and FS on each system call (from the GDT in its fixmap area, a page walk
+  // per load before).
+  readSys8(lin: number): number {
+    const vpn = lin >>> 12;
+    if (this.tlbFlags[vpn] & TLB_RS) return this.pool[this.tlbHost[vpn] | (lin & 0xfff)];
+    return this.readSlow(lin | 0, 1, false);
+  }
+  readSys16(lin: number): number {
+    const vpn = lin >>> 12;
+    if ((this.tlbFlags[vpn] & TLB_RS) && (lin & 0xfff) !== 0xfff) return this.dv.getUint16(this.tlbHost[vpn] | (lin & 0xfff), true);
+    return this.readSlow(lin | 0, 2, false);
+  }
+  readSys32(lin: number): number {
+    const vpn = lin >>> 12;
+    if ((this.tlbFlags[vpn] & TLB_RS) && (lin & 0xfff) <= 0xffc) return this.dv.getInt32(this.tlbHost[vpn] | (lin & 0xfff), true);
+    return this.readSlow(lin | 0, 4, false);
+  }
   writeSys8(lin: number, v: number): void { this.writeSlow(lin | 0, 1, v, false); }
   writeSys16(lin: number, v: number): void { this.writeSlow(lin | 0, 2, v, false); }
   writeSys32(lin: number, v: number): void { this.writeSlow(lin | 0, 4, v, false); }
