@@ -120,10 +120,10 @@ export class Gen {
    */
   slots = 0;
   /**
-   * Slot → EIP of the Jcc whose taken side leaves through it (-1 for the other exits): the dispatcher
-   * uses it to find a loop split over two units (see Jit.review).
+   * Slot → offset from the entry of the Jcc whose taken side leaves through it (unset for the other
+   * exits): the dispatcher uses it to find a loop split over two units (see Jit.review).
    */
-  readonly jccSlots: number[] = [];
+  readonly jccAt: number[] = [];
   /** Jcc indexes whose taken side the unit follows; their fall-through side leaves (see invertJcc). */
   private readonly inverted = new Set<number>();
   /**
@@ -362,7 +362,6 @@ export class Gen {
    * labelled block `out`) that writes the registers back, which keeps the generated source small.
    */
   private exit(idx: number, eip: string, reason: number): string {
-    this.jccSlots[this.slots] = -1;
     return `{ ${this.syncCode()} e = ${eip}; q = ${idx + 1}; x = ${reason}; J.ex = ${this.slots++}; break out; }`;
   }
 
@@ -371,7 +370,6 @@ export class Gen {
     if ((target >>> 0) > this.ctx.csLimit) return this.trap('c.gp(0);');
     if (loop && target === this.ctx.entry) {
       // The loop head expects every flag in the CPU.
-      this.jccSlots[this.slots] = -1;
       return `${this.syncCode()} n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; J.ex = ${this.slots++}; break out;`;
     }
     return this.exit(idx, this.abs(target), EXIT_BRANCH);
@@ -760,7 +758,7 @@ export class Gen {
       else {
         const slot = this.slots;
         o.push(`if ${this.cond(op & 15)} { ${this.jumpTo(idx, target, loop)} }`);
-        if (this.slots > slot && (target !== this.ctx.entry || !loop)) this.jccSlots[slot] = d.eip;
+        if (this.slots > slot && (target !== this.ctx.entry || !loop)) this.jccAt[slot] = (d.eip - this.ctx.entry) | 0;
       }
       this.inlined++;
       return 'jcc';

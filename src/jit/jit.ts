@@ -216,14 +216,9 @@ export class Jit {
     const us = this.frameUnits.get(f);
     if (us) {
       for (const u of us) {
-        const phys = u.phys;
-        if (phys === DROPPED) continue;
-        this.drop(u);
-        this.unlinkPhys(u, phys);
-        const s = slot(phys);
-        if (this.table[s] === u) { this.table[s] = null; this.liveUnits--; }
+        if (u.phys === DROPPED) continue;
+        this.remove(u);
         this.stats.invalidatedUnits++;
-        this.heldUnits--;
       }
       this.frameUnits.delete(f);
     }
@@ -322,14 +317,20 @@ export class Jit {
     this.stats.translateMs += performance.now() - t0;
     if (nu === null) return a;
     this.stats.retranslated++;
-    if (a.phys !== DROPPED) {
-      this.drop(a);
-      this.unlinkPhys(a, phys);
-      this.heldUnits--;
-    }
-    const sl = slot(phys);
-    if (this.table[sl] === a) this.table[sl] = nu; else this.place(sl, nu);
+    // Translating may have flushed the cache, and a with it.
+    if (a.phys !== DROPPED) this.remove(a);
+    this.place(slot(phys), nu);
     return nu;
+  }
+
+  /** Drops a live unit and takes it out of byPhys and the lookup table (it stays listed by frame until pruned). */
+  private remove(u: Unit): void {
+    const phys = u.phys;
+    this.drop(u);
+    this.unlinkPhys(u, phys);
+    const s = slot(phys);
+    if (this.table[s] === u) { this.table[s] = null; this.liveUnits--; }
+    this.heldUnits--;
   }
 
   /** Counts the exit a unit in its review window took (see review). */
@@ -580,7 +581,7 @@ export class Jit {
     const u: Unit = {
       fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi,
       succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
-      jccAt: Float64Array.from({ length: g.slots }, (_, i) => (g.jccSlots[i] ?? -1) === -1 ? NaN : (g.jccSlots[i] - entry) | 0), inverted, exitCounts: null,
+      jccAt: Float64Array.from({ length: g.slots }, (_, i) => g.jccAt[i] ?? NaN), inverted, exitCounts: null,
     };
     this.byPhys.set(phys, u);
     // Registered with every page it was built from: a write to any of them drops it.
