@@ -18,6 +18,7 @@ import { CPU } from '../src/cpu/cpu.ts';
 import { CR4_TSD, CS as CS_SEG, DS } from '../src/cpu/constants.ts';
 import type { PortBus } from '../src/cpu/bus.ts';
 import { GuestMemory } from '../src/memory/guest-memory.ts';
+import { irqSource, raiseIrq } from './system-harness.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -427,9 +428,11 @@ test('jit: the system-test kernels (protected mode, paging, gates, tasks, v86, t
         out: (port, _size, value) => {
           if (port === 0xe9) text += String.fromCharCode(value & 0xff);
           else if (port === 0xf4) { status = value & 0xff; cpu.stopSlice = true; }
+          else if (port === 0xe8) raiseIrq(cpu, value & 0xff);
         },
       };
       const cpu: CPU = new CPU(mem, bus);
+      cpu.intSource = irqSource(cpu);
       const jit = hot === null ? null : attachJit(cpu, { hot });
       mem.writeBytes(0x8000, image);
       cpu.loadSegReal(CS_SEG, 0);

@@ -22,6 +22,19 @@ function assemble(name: string): Uint8Array {
 
 export interface KernelResult { text: string; status: number | null; stop: CpuStop | null; instructions: number }
 
+/**
+ * The kernels' interrupt line (irq.asm): OUT 0xE8 with a vector raises INTR; it stays up until the CPU
+ * acknowledges the interrupt, which returns that vector.
+ */
+const pendingVector = new WeakMap<CPU, number>();
+export function raiseIrq(cpu: CPU, vector: number): void {
+  pendingVector.set(cpu, vector);
+  cpu.intr = vector !== 0;
+}
+export function irqSource(cpu: CPU): { acknowledge(): number } {
+  return { acknowledge: () => { const v = pendingVector.get(cpu) ?? 0; pendingVector.set(cpu, 0); cpu.intr = false; return v || -1; } };
+}
+
 /** Runs a kernel to its port-0xF4 report, a halt, a triple fault, or the instruction limit. */
 export function runKernel(name: string, limit = 20_000_000): KernelResult {
   const image = assemble(name);
@@ -34,9 +47,11 @@ export function runKernel(name: string, limit = 20_000_000): KernelResult {
     out: (port, _size, value) => {
       if (port === 0xe9) text += String.fromCharCode(value & 0xff);
       else if (port === 0xf4) { status = value & 0xff; cpu.stopSlice = true; }
+      else if (port === 0xe8) raiseIrq(cpu, value & 0xff);
     },
   };
   cpu = new CPU(mem, bus);
+  cpu.intSource = irqSource(cpu);
   mem.writeBytes(KBASE, image);
   cpu.loadSegReal(CS, 0);
   cpu.eip = KBASE;

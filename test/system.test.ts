@@ -19,7 +19,7 @@ function checkReport(r: KernelResult, minPasses: number): void {
 
 const VERBOSE = process.env.TRAPEZE_SYSTEM_VERBOSE === '1';
 
-for (const [name, min] of [['pmode', 90], ['paging', 30], ['tasks', 20], ['v86', 20]] as const) {
+for (const [name, min] of [['pmode', 90], ['paging', 30], ['tasks', 20], ['v86', 20], ['irq', 8]] as const) {
   test(`system kernel: ${name}`, () => {
     const r = runKernel(name);
     if (VERBOSE) process.stdout.write(r.text);

@@ -27,7 +27,7 @@
 
 import type { Insn } from './decode.ts';
 import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
-import { ARITH, CF, DF, IF, OF, PF, SF, ZF, AF } from '../cpu/constants.ts';
+import { ARITH, CF, DF, IF, OF, PF, SF, TF, ZF, AF } from '../cpu/constants.ts';
 import { x87DirectForm } from '../cpu/ops-x87.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
@@ -61,6 +61,7 @@ const SAFE2 = new Uint8Array(256);
 
 /** Whether the interpreter handler of `d` may be called in the middle of a unit (see SAFE1). */
 export function safeCallout(d: Insn): boolean {
+  if (d.op === 0x9d || d.op === 0xfb) return true; // POPF, STI: see Gen.callout
   if (d.op === 0xff) { const r = (d.modrm >> 3) & 7; return r === 0 || r === 1 || r === 6; }
   // MOV to ES, DS, FS or GS (not CS, #UD, nor SS, which starts an interrupt shadow): a data segment load,
   // re-checked like LDS (Gen.callout). The i386 kernel reloads DS, ES and FS on every entry and exit.
@@ -387,9 +388,22 @@ export class Gen {
     // the unit leaves here.
     const loadsSeg = d.op === 0xc4 || d.op === 0xc5 || d.op === 0x1a1 || d.op === 0x1a9 || d.op === 0x07 || d.op === 0x1f || d.op === 0x8e;
     const seg = loadsSeg ? ' || (c.flatSegs & /*G*/0) !== /*G*/0' : '';
-    this.out.push(`if (c.eip !== ${this.abs(next)} || J.codeChanged${seg}) { X[${EXIT_CALLOUT_MOVED}]++; return n + ${idx + 1}; }`);
+    // POPF and STI (the kernel's local_irq_restore, its `sti; sysexit`) may set IF or TF: the unit goes on
+    // unless that makes an interrupt deliverable or single-stepping start, which the dispatcher must see
+    // before the next instruction (after STI, the next one runs first on the interpreter: the shadow).
+    // Otherwise STI's shadow ends with the next instruction, which runs here (shadowEnd). Ending the unit
+    // at every POPF and STI cost two unit entries and an interpreted instruction per system call.
+    const irq = d.op === 0x9d || d.op === 0xfb ? ` || (c.flags & ${TF}) !== 0 || c.nmiPending || (c.intr && (c.flags & ${IF}) !== 0)` : '';
+    this.out.push(`if (c.eip !== ${this.abs(next)} || J.codeChanged${seg}${irq}) { X[${irq ? d.op : EXIT_CALLOUT_MOVED}]++; return n + ${idx + 1}; }`);
     this.out.push('/*RL*/');
   }
+
+  /**
+   * The instruction after an STI that went on in the unit starts here: it is the one STI's interrupt shadow
+   * covers, and the dispatcher checks interrupts only between units, so the shadow can end now. If the unit
+   * leaves before running it (its page check fails), the shadow is still on and the dispatcher runs it.
+   */
+  shadowEnd(): void { this.out.push('c.inhibitIrq = false;'); }
 
   /** The unit ends after instruction idx by falling through to `next` (page end, size limit). */
   fallOut(idx: number, next: number, afterJcc: boolean): void { this.out.push(this.exit(idx, this.abs(next), afterJcc ? EXIT_BRANCH : EXIT_END)); }

@@ -553,6 +553,7 @@ export class Jit {
       const ent = seq[idx].enter;
       if (ent !== undefined) g.enterPage(idx, d.eip, ent, csBase);
       for (let m = seq.length - 1; m > idx; m--) if (blockStart[m] === idx) g.openForward(m);
+      if (idx > 0 && seq[idx - 1].d.op === 0xfb) g.shadowEnd();
       g.begin(idx, d.eip);
       if (kind === 'inline') {
         if (fwdTo[idx] >= 0) g.forwardBranch(idx, fwdTo[idx]);
