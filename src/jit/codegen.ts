@@ -85,9 +85,16 @@ export interface UnitContext {
  * since the unit started or last synchronised. lazy and expl never overlap; lazy is nonzero only after an
  * operation that set every arithmetic flag but those in expl, or INC/DEC, which keep CF where it was: with
  * CF in the CPU then, lazy | expl is ARITH without CF (syncCode then materialises the CPU's flags first).
+ * `rot`: CF and OF (in expl) are not in fx but follow from fy, the result of the last ROL (1) or ROR (2)
+ * by a constant (SDM vol. 2 "RCL/RCR/ROL/ROR": CF is the bit rotated in, OF the XOR of the result's top
+ * bit and CF (ROL) or of its two top bits (ROR)). SHA-256 rotates six times a round and reads no flag of
+ * them: computing CF and OF at each cost about a tenth of its unit code.
  */
-interface FlagState { op: number; bits: number; lazy: number; expl: number }
+interface FlagState { op: number; bits: number; lazy: number; expl: number; rot?: number }
 const FLAGS_IN_CPU: FlagState = { op: 0, bits: 32, lazy: 0, expl: 0 };
+/** CF (0/1) and OF (at its place) of a rotate whose result is in fy (see FlagState.rot). */
+const ROT_CF = (rot: number) => (rot === 1 ? '(fy & 1)' : '(fy >>> 31)');
+const ROT_OF = (rot: number) => (rot === 1 ? `((((fy >>> 31) ^ fy) & 1) << 11)` : `((((fy >>> 31) ^ (fy >>> 30)) & 1) << 11)`);
 
 /** MOVS, STOS, LODS, SCAS (not CMPS): inline without REP. */
 const STRING_INLINE = new Set([0xa4, 0xa5, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf]);
@@ -227,7 +234,8 @@ export class Gen {
     const { op, bits, lazy, expl } = this.fl;
     if (lazy === 0 && expl === 0) return '';
     let code = (lazy | expl) !== ARITH ? 'c.materialize(); ' : '';
-    if (expl !== 0) code += `c.flags = (c.flags & ${~expl}) | (fx & ${expl}); `;
+    const rot = this.fl.rot ?? 0;
+    if (expl !== 0) code += rot ? `c.flags = (c.flags & ${~expl}) | (fx & ${expl & ~(CF | OF)}) | ${ROT_CF(rot)} | ${ROT_OF(rot)}; ` : `c.flags = (c.flags & ${~expl}) | (fx & ${expl}); `;
     if (lazy !== 0) code += `c.lzOp = ${op}; c.lzA = fa; c.lzB = fb; c.lzRes = fr; c.lzBits = ${bits}; ${op === LZ_ADC || op === LZ_SBB ? 'c.lzCin = fc; ' : ''}`;
     return code + `c.lzMask = ${lazy};`;
   }
@@ -239,9 +247,18 @@ export class Gen {
   }
   /** A partial write (rotate, BT): the flags in `mask` become the same bits of `t`, the others stay. */
   private setExplicit(mask: number): void {
+    this.unrot();
     this.out.push(`fx = (fx & ${~mask}) | t;`);
     const fl = this.fl;
     this.setFlags({ op: fl.op, bits: fl.bits, lazy: fl.lazy & ~mask, expl: fl.expl | mask });
+  }
+
+  /** CF and OF of a pending rotate (FlagState.rot) go to fx, where the other explicit flags are. */
+  private unrot(): void {
+    const fl = this.fl, rot = fl.rot ?? 0;
+    if (!rot) return;
+    this.out.push(`fx = (fx & ${~(CF | OF)}) | ${ROT_CF(rot)} | ${ROT_OF(rot)};`);
+    this.fl = { op: fl.op, bits: fl.bits, lazy: fl.lazy, expl: fl.expl };
   }
 
   /** ALU operation `op` (ADD OR ADC SBB AND SUB XOR CMP) of unsigned operand expressions a, b. */
@@ -268,6 +285,7 @@ export class Gen {
   private flag01(f: number): string {
     const fl = this.fl;
     const bit = 31 - Math.clz32(f);
+    if (fl.rot && (f === CF || f === OF)) return f === CF ? ROT_CF(fl.rot) : `(${ROT_OF(fl.rot)} >>> 11)`;
     if (fl.expl & f) return `((fx >>> ${bit}) & 1)`;
     if (!(fl.lazy & f)) {
       if (f === CF) return 'c.getCF()'; // the CPU's getters give the flag's own bit; getCF's is bit 0
@@ -611,10 +629,10 @@ export class Gen {
       const cnt = op === 0xd1 ? 1 : d.imm & 31;
       if (cnt === 0) return this.done(idx, next);
       const r = this.r(rmr);
-      if (reg === 0) o.push(`k = (${r} << ${cnt}) | (${r} >>> ${32 - cnt}); t = k & 1; t |= ((k >>> 31) ^ t) ? ${OF} : 0;`);
-      else o.push(`k = (${r} >>> ${cnt}) | (${r} << ${32 - cnt}); t = k >>> 31; t |= (t ^ ((k >>> 30) & 1)) ? ${OF} : 0;`);
-      o.push(`${r} = k;`);
-      this.setExplicit(CF | OF);
+      if (reg === 0) o.push(`fy = (${r} << ${cnt}) | (${r} >>> ${32 - cnt}); ${r} = fy;`);
+      else o.push(`fy = (${r} >>> ${cnt}) | (${r} << ${32 - cnt}); ${r} = fy;`);
+      const fl = this.fl;
+      this.setFlags({ op: fl.op, bits: fl.bits, lazy: fl.lazy & ~(CF | OF), expl: fl.expl | CF | OF, rot: reg === 0 ? 1 : 2 });
       return this.done(idx, next);
     }
     if (op >= 0xd8 && op <= 0xdf && x87DirectForm(op, m) && !d.lock) {
@@ -866,7 +884,7 @@ export class Gen {
     const list = this.joins.get(to) ?? [];
     this.joins.delete(to);
     const f = this.fl;
-    const same = (g: FlagState) => g.lazy === f.lazy && g.expl === f.expl && (f.lazy === 0 || (g.op === f.op && g.bits === f.bits));
+    const same = (g: FlagState) => g.lazy === f.lazy && g.expl === f.expl && (g.rot ?? 0) === (f.rot ?? 0) && (f.lazy === 0 || (g.op === f.op && g.bits === f.bits));
     if (list.every((b) => same(b.fl))) {
       this.out.push('}');
       return;
@@ -913,7 +931,7 @@ return function unit_${(this.ctx.entry >>> 0).toString(16)}(c, J, budget) {
 ${guard}const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
 ${decl}
 const E = c.eip;
-let n = 0, cc = false, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fc = 0, e = 0, q = 0, x = 0;
+let n = 0, cc = false, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fy = 0, fc = 0, e = 0, q = 0, x = 0;
 out: {
 ${loop ? 'for (;;) {' : ''}
 ${body}
