@@ -27,7 +27,7 @@
 
 import type { Insn } from './decode.ts';
 import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
-import { ARITH, CF, DF, IF, OF, PF, SF, TF, ZF, AF } from '../cpu/constants.ts';
+import { ARITH, CF, DF, IF, OF, PF, RF, SF, TF, VM, ZF, AF } from '../cpu/constants.ts';
 import { x87DirectForm } from '../cpu/ops-x87.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
@@ -76,6 +76,8 @@ export interface UnitContext {
   csLimit: number;
   /** CPU.flatSegs when the unit was translated: accesses through those segments skip base and limit. */
   flat: number;
+  /** The CPL the unit runs at (part of its mode). */
+  cpl: number;
 }
 
 /**
@@ -203,20 +205,20 @@ export class Gen {
   }
   /** Statement loading `size` bytes at linear `l` into `v` (unsigned for 8/16, int32 for 32). */
   private load(size: number): string {
-    if (size === 1) return `if (tf[l >>> 12] & rm) v = pool[th[l >>> 12] | (l & 0xfff)]; else ${this.trap('v = c.readLin8(l);')}`;
-    if (size === 2) return `if ((tf[l >>> 12] & rm) && (l & 0xfff) !== 0xfff) v = dv.getUint16(th[l >>> 12] | (l & 0xfff), true); else ${this.trap('v = c.readLin16(l);')}`;
-    return `if ((tf[l >>> 12] & rm) && (l & 0xfff) <= 0xffc) v = dv.getInt32(th[l >>> 12] | (l & 0xfff), true); else ${this.trap('v = c.readLin32(l);')}`;
+    if (size === 1) return `y = te[l >>> 12]; if (y & rm) v = pool[(y & -4096) | (l & 0xfff)]; else ${this.trap('v = c.readLin8(l);')}`;
+    if (size === 2) return `y = te[l >>> 12]; if ((y & rm) && (l & 0xfff) !== 0xfff) v = dv.getUint16((y & -4096) | (l & 0xfff), true); else ${this.trap('v = c.readLin16(l);')}`;
+    return `y = te[l >>> 12]; if ((y & rm) && (l & 0xfff) <= 0xffc) v = dv.getInt32((y & -4096) | (l & 0xfff), true); else ${this.trap('v = c.readLin32(l);')}`;
   }
   private store(size: number, v: string): void {
     this.stores = true;
-    if (size === 1) this.out.push(`if (tf[l >>> 12] & wm) pool[th[l >>> 12] | (l & 0xfff)] = ${v}; else { ${this.trap(`c.writeLin8(l, ${v});`)} cc = J.codeChanged; }`);
-    else if (size === 2) this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) !== 0xfff) dv.setUint16(th[l >>> 12] | (l & 0xfff), ${v}, true); else { ${this.trap(`c.writeLin16(l, ${v});`)} cc = J.codeChanged; }`);
-    else this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= 0xffc) dv.setInt32(th[l >>> 12] | (l & 0xfff), ${v}, true); else { ${this.trap(`c.writeLin32(l, ${v});`)} cc = J.codeChanged; }`);
+    if (size === 1) this.out.push(`y = te[l >>> 12]; if (y & wm) pool[(y & -4096) | (l & 0xfff)] = ${v}; else { ${this.trap(`c.writeLin8(l, ${v});`)} cc = J.codeChanged; }`);
+    else if (size === 2) this.out.push(`y = te[l >>> 12]; if ((y & wm) && (l & 0xfff) !== 0xfff) dv.setUint16((y & -4096) | (l & 0xfff), ${v}, true); else { ${this.trap(`c.writeLin16(l, ${v});`)} cc = J.codeChanged; }`);
+    else this.out.push(`y = te[l >>> 12]; if ((y & wm) && (l & 0xfff) <= 0xffc) dv.setInt32((y & -4096) | (l & 0xfff), ${v}, true); else { ${this.trap(`c.writeLin32(l, ${v});`)} cc = J.codeChanged; }`);
   }
   /** Read-modify-write start (as the interpreter's eaRmw): h = host offset or -1, v = old value. */
   private rmwLoad(size: number): void {
     const lim = 0x1000 - size;
-    this.out.push(`if ((tf[l >>> 12] & wm) && (l & 0xfff) <= ${lim}) h = th[l >>> 12] | (l & 0xfff); else { ${this.trap(`c.probeWrite(l, ${size});`)} h = -1; }`);
+    this.out.push(`y = te[l >>> 12]; if ((y & wm) && (l & 0xfff) <= ${lim}) h = (y & -4096) | (l & 0xfff); else { ${this.trap(`c.probeWrite(l, ${size});`)} h = -1; }`);
     this.out.push(size === 1 ? `if (h >= 0) v = pool[h]; else ${this.trap('v = c.readLin8(l);')}` : size === 2 ? `if (h >= 0) v = dv.getUint16(h, true); else ${this.trap('v = c.readLin16(l);')}` : `if (h >= 0) v = dv.getInt32(h, true); else ${this.trap('v = c.readLin32(l);')}`);
   }
   private rmwStore(size: number, v: string): void {
@@ -545,6 +547,28 @@ export class Gen {
       this.push(val);
       return this.done(idx, next);
     }
+    // PUSH ES/CS/SS/DS/FS/GS with a 32-bit operand: the zero-extended selector, as the interpreter writes
+    // it. The i386 kernel pushes ES, DS and FS on every entry.
+    const pushSeg = op === 0x06 ? 0 : op === 0x0e ? 1 : op === 0x16 ? 2 : op === 0x1e ? 3 : op === 0x1a0 ? 4 : op === 0x1a8 ? 5 : -1;
+    if (pushSeg >= 0 && d.os32) {
+      if (!this.ctx.ss32) return 'no';
+      this.push(`c.sreg[${pushSeg}]`);
+      return this.done(idx, next);
+    }
+    // PUSHFD: EFLAGS without VM and RF (SDM vol. 2 "PUSHF"). Its #GP is for virtual-8086 mode only, whose
+    // code is 16-bit and never translated. The flags go to the CPU first, which composes them.
+    if (op === 0x9c && d.os32) {
+      if (!this.ctx.ss32) return 'no';
+      this.syncNow();
+      this.push(`(c.getEflags() & ${~(VM | RF)})`);
+      return this.done(idx, next);
+    }
+    // CLI at CPL 0, where IOPL always allows it (SDM vol. 2 "CLI"; 32-bit code is protected mode, never
+    // virtual-8086): IF only, which nothing in a unit depends on.
+    if (op === 0xfa && this.ctx.cpl === 0) {
+      o.push(`c.flags &= ${~IF};`);
+      return this.done(idx, next);
+    }
     if (op >= 0x58 && op <= 0x5f) {
       if (!this.ctx.ss32) return 'no';
       this.lin(2, this.r(4), 4, false);
@@ -834,7 +858,7 @@ export class Gen {
    * EIP = eip, as if it had ended before.
    */
   enterPage(idx: number, eip: number, host: number, csBase: number): void {
-    this.out.push(`k = (${csBase} + ${this.abs(eip)}) >>> 12; if (!((tf[k] & rm) && th[k] === ${host})) { ${this.exit(idx - 1, this.abs(eip), EXIT_BRANCH)} }`);
+    this.out.push(`k = (${csBase} + ${this.abs(eip)}) >>> 12; y = te[k]; if (!((y & rm) && (y & -4096) === ${host})) { ${this.exit(idx - 1, this.abs(eip), EXIT_BRANCH)} }`);
   }
 
   /**
@@ -928,10 +952,10 @@ export class Gen {
     const guard = this.guard ? `if ((c.flatSegs & ${this.guard}) !== ${this.guard}) return -1;\n` : '';
     return `'use strict';
 return function unit_${(this.ctx.entry >>> 0).toString(16)}(c, J, budget) {
-${guard}const R = c.r32, tf = c.tlbFlags, th = c.tlbHost, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
+${guard}const R = c.r32, te = c.tlbEntry, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
 ${decl}
 const E = c.eip;
-let n = 0, cc = false, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fy = 0, fc = 0, e = 0, q = 0, x = 0;
+let n = 0, cc = false, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fy = 0, y = 0, fc = 0, e = 0, q = 0, x = 0;
 out: {
 ${loop ? 'for (;;) {' : ''}
 ${body}

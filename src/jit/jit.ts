@@ -368,7 +368,7 @@ export class Jit {
     const csLimit = c.segLimit[CS];
     const entry = c.eip;
     const pi = csLimit === 0xffffffff;
-    const g = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
+    const g = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs, cpl: c.cpl });
     let at = phys & 0xfff;
     let eip = entry;
     let visited = new Set<number>();
@@ -386,7 +386,7 @@ export class Jit {
     type Step = { d: Insn; kind: 'inline' | 'callout' | 'last-callout'; enter?: number; linear?: boolean; retTo?: number; invert?: boolean };
     const seq: Step[] = [];
     let tail: { kind: 'fall'; next: number } | { kind: 'jump'; target: number } | { kind: 'none' } = { kind: 'none' };
-    const probe = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs });
+    const probe = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs, cpl: c.cpl });
     let enter: number | undefined;
     // The host page the linear page of `eip` maps to now (translation time), or -1.
     const mapped = (e: number) => {
@@ -663,7 +663,8 @@ export class Jit {
             const lin = (c.segBase[CS] + c.eip) | 0;
             // The host offset of CS:EIP through the TLB (-1 when the page is not readable there): a unit
             // translated from those bytes has the same `phys`.
-            const phys = (c.tlbFlags[lin >>> 12] & c.rdMask) !== 0 ? c.tlbHost[lin >>> 12] | (lin & 0xfff) : -1;
+            const te = c.tlbEntry[lin >>> 12];
+            const phys = (te & c.rdMask) !== 0 ? (te & -4096) | (lin & 0xfff) : -1;
             if (u !== null && u.phys === phys && (u.pi || u.eip === c.eip)) {
               st.chained++;
             } else {
