@@ -27,7 +27,7 @@
 
 import type { Insn } from './decode.ts';
 import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
-import { ARITH, CF, DF, IF, OF, PF, RF, SF, TF, VM, ZF, AF } from '../cpu/constants.ts';
+import { ARITH, CF, DF, IF, OF, PF, RF, SF, TF, VIF, VIP, VM, ZF, AF } from '../cpu/constants.ts';
 import { x87DirectForm } from '../cpu/ops-x87.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
@@ -567,6 +567,23 @@ export class Gen {
     // virtual-8086): IF only, which nothing in a unit depends on.
     if (op === 0xfa && this.ctx.cpl === 0) {
       o.push(`c.flags &= ${~IF};`);
+      return this.done(idx, next);
+    }
+    // STI at CPL 0: IF set; if it was clear, the next instruction runs in STI's shadow (shadowEnd), unless
+    // an interrupt is waiting: then the unit leaves and the dispatcher runs the shadowed instruction and
+    // delivers it, as after the monitor call (see callout).
+    if (op === 0xfb && this.ctx.cpl === 0) {
+      o.push(`if ((c.flags & ${IF}) === 0) { c.flags |= ${IF}; c.inhibitIrq = true; if (c.intr || c.nmiPending) ${this.exit(idx, this.abs(next), 0xfb)} }`);
+      return this.done(idx, next);
+    }
+    // POPFD at CPL 0 (every flag but VM, VIF, VIP and RF may change: SDM vol. 2 "POPF"); the unit leaves if
+    // that sets TF or makes an interrupt deliverable (see callout).
+    if (op === 0x9d && this.ctx.cpl === 0 && d.os32) {
+      if (!this.ctx.ss32) return 'no';
+      this.syncNow();
+      this.lin(2, this.r(4), 4, false);
+      o.push(`${this.load(4)} c.setEflagsMasked(v, ${~(VM | VIF | VIP | RF)}); r4 = (r4 + 4) | 0;`);
+      o.push(`if ((c.flags & ${TF}) !== 0 || c.nmiPending || (c.intr && (c.flags & ${IF}) !== 0)) ${this.exit(idx, this.abs(next), 0x9d)}`);
       return this.done(idx, next);
     }
     if (op >= 0x58 && op <= 0x5f) {
