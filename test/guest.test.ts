@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -15,6 +15,7 @@ import { parseCpio, S_IFCHR, S_IFLNK } from '../src/guest/cpio.ts';
 import { isBzImage, prepareDefaultGuest, type PreparedGuest } from '../src/guest/fetch.ts';
 import { DEFAULT_MODULES } from '../src/guest/initramfs.ts';
 import { moduleNameOfPath, readModinfo, renderModulesDep, type ModuleInfo } from '../src/guest/kmod.ts';
+import { i386Command, i386Hint, i386Prefix } from '../scripts/i386-host.mjs';
 
 const root = process.getuid?.() === 0;
 
@@ -163,11 +164,12 @@ test('fetch: linux-image-686 resolves to a concrete i386 kernel, a bzImage, with
   const hdr = readFileSync(g.kernel).subarray(0, 0x210);
   assert.ok(hdr.readUInt16LE(0x206) >= 0x202);
   assert.ok(existsSync(join(g.modulesDir, 'kernel')));
-  const r = spawnSync(g.busybox, ['echo', 'hi'], { encoding: 'utf8' });
+  const x = i386Command(g.busybox, ['echo', 'hi']);
+  const r = spawnSync(x.cmd, x.args, { encoding: 'utf8' });
   assert.equal(r.stdout, 'hi\n');
 });
 
-test('initramfs: busybox runs natively, applets, devices, modules, /init', async (t) => {
+test('initramfs: busybox runs, applets, devices, modules, /init', async (t) => {
   const g = await getGuest();
   if (!g) return t.skip(skipWhy);
   const files = parseCpio(gunzipSync(readFileSync(g.initrd)));
@@ -202,7 +204,8 @@ test('initramfs: busybox runs natively, applets, devices, modules, /init', async
     const bb = join(dir, 'busybox');
     writeFileSync(bb, by.get('bin/busybox')!.data);
     chmodSync(bb, 0o755);
-    const r = spawnSync(bb, ['echo', 'hi'], { encoding: 'utf8' });
+    const x = i386Command(bb, ['echo', 'hi']);
+    const r = spawnSync(x.cmd, x.args, { encoding: 'utf8' });
     assert.equal(r.stdout, 'hi\n', r.stderr);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -219,8 +222,13 @@ test("initramfs: the guest's own modprobe resolves device aliases to the right m
     // busybox modprobe looks under /lib/modules/$(uname -r), which is the host's release here.
     const hostRelease = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim();
     if (hostRelease !== g.kernelVersion) symlinkSync(g.kernelVersion, join(dir, 'lib/modules', hostRelease));
+    // Without IA32 emulation the static qemu-i386 runs busybox inside the chroot.
+    const prefix = i386Prefix();
+    if (!prefix) throw new Error(i386Hint);
+    if (prefix.length) copyFileSync(prefix[0], join(dir, 'qemu-i386'));
+    const inRoot = prefix.length ? ['/qemu-i386'] : [];
     // -D only prints the insmod sequence: nothing is loaded into the host kernel.
-    const deps = (alias: string) => spawnSync('chroot', [dir, '/bin/busybox', 'modprobe', '-D', alias], { encoding: 'utf8' }).stdout
+    const deps = (alias: string) => spawnSync('chroot', [dir, ...inRoot, '/bin/busybox', 'modprobe', '-D', alias], { encoding: 'utf8' }).stdout
       .split('\n').filter(Boolean).map((l) => moduleNameOfPath(l.trim().split(/\s+/).pop()!));
     assert.deepEqual(deps('pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00').slice(-1), ['virtio_pci']);
     const blk = deps('virtio:d00000002v00001AF4');

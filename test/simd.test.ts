@@ -16,6 +16,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createUserTestCpu } from '../src/cpu/testing.ts';
 import { Rng } from './diff/rng.ts';
+import { i386Command } from '../scripts/i386-host.mjs';
+import { nativeOnly } from '../scripts/i386-host.mjs';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'native', 'simd');
 const CODE = 0x00100000, DATA = 0x00200000;
@@ -309,7 +311,7 @@ function approxOk(a: number, b: number): boolean {
   return Math.abs(x - y) <= 3 * 2 ** -12 * Math.abs(x);
 }
 
-test('SIMD differential against the host CPU', () => {
+test('SIMD differential against the host CPU', { skip: nativeOnly('SSE results and MXCSR flags bit for bit (it sets no MXCSR.DE for denormal operands)') || false }, () => {
   const exe = buildNative();
   const seed = Number(process.env.SIMD_SEED ?? 12345);
   const r = new Rng(seed);
@@ -322,7 +324,8 @@ test('SIMD differential against the host CPU', () => {
   const dir = join(tmpdir(), `trapeze-simd-run-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'in'), inBuf);
-  const res = spawnSync(exe, [join(dir, 'in'), join(dir, 'out')], { encoding: 'utf8' });
+  const { cmd, args } = i386Command(exe, [join(dir, 'in'), join(dir, 'out')]);
+  const res = spawnSync(cmd, args, { encoding: 'utf8' });
   assert.equal(res.status, 0, `native harness failed: ${res.stderr}`);
   const outBuf = readFileSync(join(dir, 'out'));
   assert.equal(outBuf.length, cases.length * OUT_SIZE);

@@ -15,6 +15,7 @@ type Engine = 'interp' | 'jit';
 const ENGINES: Engine[] = ['interp', 'jit'];
 const engine = (cpu: Engine = 'interp') => (cpu === 'jit' ? { cpu, hot: 2, reviewRuns: 3 } as const : { cpu } as const);
 import { fetchDefaultGuest } from '../src/guest/fetch.ts';
+import { i386Command, qemuDiffers } from '../scripts/i386-host.mjs';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'native', 'user');
 const PROGRAMS = ['integer', 'strings', 'fileio', 'malloc', 'crash'];
@@ -53,7 +54,8 @@ function emulate(path: string, args: string[], input: Buffer = Buffer.alloc(0), 
 }
 
 function native(path: string, args: string[], input: Buffer = Buffer.alloc(0)): Outcome {
-  const r = spawnSync(path, args, { input, env: { PATH: '/usr/bin:/bin', LC_ALL: 'C', HOME: '/' }, maxBuffer: 64 << 20 });
+  const x = i386Command(path, args);
+  const r = spawnSync(x.cmd, x.args, { input, env: { PATH: '/usr/bin:/bin', LC_ALL: 'C', HOME: '/' }, maxBuffer: 64 << 20 });
   if (r.error) throw r.error;
   const status = r.status ?? 128 + ({ SIGSEGV: 11, SIGFPE: 8, SIGILL: 4, SIGABRT: 6 } as Record<string, number>)[r.signal ?? ''];
   return { status, stdout: r.stdout, stderr: r.stderr, log: [] };
@@ -94,6 +96,8 @@ test('stdio and string functions match native, including a stdin filter and stde
 
 test('file I/O, directories and errno values match native', (t) => {
   if (!needGcc(t)) return;
+  const differs = qemuDiffers("passes the host's 64-bit directory offsets to the i386 C library, whose readdir then fails (EOVERFLOW)");
+  if (differs) { t.skip(differs); return; }
   const a = join(work, 'fio-native'), b = join(work, 'fio-emu');
   mkdirSync(a); mkdirSync(b);
   const want = native(exe.fileio, [a]);

@@ -2,11 +2,13 @@
 // and an /init that brings up a shell with job control on the serial console.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../cli/errors.ts';
 import { ensureDir, writeFileAtomic, type Log } from './cache.ts';
 import { buildCpioGz, type CpioEntry } from './cpio.ts';
+import { runUser } from '../user/process.ts';
 import { ModuleTree, readModuleFile, renderModulesAlias, renderModulesDep } from './kmod.ts';
 
 /** Drivers for the devices Trapeze emulates (virtio, NE2000, RTL8139 in C and C+ mode, e1000, PIIX IDE), the SCSI disk driver
@@ -44,13 +46,30 @@ export interface InitramfsResult {
 }
 
 /** The applets busybox was built with and where each belongs (`usr/bin/awk`, `sbin/ifconfig`, …), asked of the
- *  binary itself. The guest binary is i386 and the host is x86, which runs it natively. */
+ *  binary itself: natively where the host kernel runs i386 programs, else on Trapeze's own vCPU in user mode
+ *  (a kernel without IA32 emulation refuses the ELF, and the shell spawnSync falls back to then calls it a
+ *  syntax error). */
 export function busyboxApplets(busybox: string): string[] {
   const r = spawnSync(busybox, ['--list-full'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    throw new UserError(`cannot run the guest's busybox (${busybox}) on this host: ${r.error?.message ?? r.stderr.trim()}; the host must be able to run i386 programs (IA32 emulation in its kernel)`);
+  const out = !r.error && r.status === 0 ? r.stdout : listOnVcpu(busybox, r.error?.message ?? r.stderr.trim());
+  return out.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+function listOnVcpu(busybox: string, nativeError: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'trapeze-applets-'));
+  const outPath = join(dir, 'out');
+  const fds: number[] = [];
+  try {
+    fds.push(openSync('/dev/null', 'r'), openSync(outPath, 'w'), openSync(join(dir, 'err'), 'w'));
+    const res = runUser({ path: busybox, argv: ['busybox', '--list-full'], env: [], stdio: [fds[0], fds[1], fds[2]], log: () => {} });
+    if (res.status !== 0) throw new Error(`exit status ${res.status}: ${readFileSync(join(dir, 'err'), 'utf8').trim()}`);
+    return readFileSync(outPath, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot list the applets of the guest's busybox (${busybox}): natively: ${nativeError}; on the vCPU: ${(e as Error).message}; is the file a Debian i386 busybox-static?`);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
   }
-  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
 /**

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { i386Command } from '../../scripts/i386-host.mjs';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', 'native', 'diff');
 const SOURCES = ['harness.c', 'trampoline.asm'];
@@ -43,7 +44,8 @@ export function runNative(exe: string, input: Uint8Array): Promise<Uint8Array> {
   const base = join(dirname(exe), `batch-${process.pid}-${seq++}`);
   writeFileSync(`${base}.in`, input);
   return new Promise((resolve, reject) => {
-    const child = spawn(exe, [`${base}.in`, `${base}.out`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const { cmd, args } = i386Command(exe, [`${base}.in`, `${base}.out`]);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);

@@ -10,7 +10,8 @@
  * (Intel SDM vol. 1 §8.7), and this way the oracle also observes the exponent-biased results that
  * unmasked overflow/underflow leave in the register (SDM vol. 1 §8.5.4, §8.5.5).
  * For the integer/float/BCD store operations, st0[] receives the memory image that was written.
- * Built with gcc -m32 -O0 by the test into a temporary directory.
+ * Built with gcc -O0 by the test into a temporary directory, for the host's own mode (x86-64 here): the x87
+ * instructions and their memory operands mean the same in 32- and 64-bit code.
  */
 #include <stdint.h>
 #include <stdio.h>
