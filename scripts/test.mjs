@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostRunsI386, QEMU_I386 } from './i386-host.mjs';
+import { hostRunsI386, QEMU_I386 } from '../src/guest/i386-host.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -27,7 +27,7 @@ const debs = [
   { pkg: 'vde2', present: () => existsSync('/usr/bin/vde_switch') },
   // The QEMU VM on the same VDE switch as Trapeze's (test/net-switch.test.ts).
   { pkg: 'qemu-system-x86', present: () => existsSync('/usr/bin/qemu-system-i386') },
-  // The differential tests' oracle where the host kernel cannot run i386 programs itself (scripts/i386-host.mjs).
+  // The differential tests' oracle where the host kernel cannot run i386 programs itself (src/guest/i386-host.mjs).
   { pkg: 'qemu-user-static', present: () => hostRunsI386() || existsSync(QEMU_I386) },
   { pkg: 'nasm', present: () => spawnSync('sh', ['-c', 'command -v nasm'], { stdio: 'ignore' }).status === 0 },
 ];

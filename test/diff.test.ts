@@ -16,7 +16,7 @@ import { buildHarness, runNative } from './diff/native.ts';
 import { Rng } from './diff/rng.ts';
 import { defaultFx, runDiff } from './diff/run.ts';
 import { undefinedEflags, AF, OF, CF } from './diff/undefined.ts';
-import { nativeOnly } from '../scripts/i386-host.mjs';
+import { nativeOnly } from '../src/guest/i386-host.mjs';
 
 const NATIVE_ONLY = nativeOnly('single instructions with all their flags, the undefined ones included, and their faults with the FXSAVE image of the signal frame');
 

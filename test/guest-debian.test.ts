@@ -12,7 +12,7 @@ import { debootstrapSource, fstab, imageFormatFor, rawToQcow2 } from '../src/gue
 import { initScript, ROOT_HANDOFF } from '../src/guest/initramfs.ts';
 import { defaultCacheDir } from '../src/guest/cache.ts';
 import { Qcow2Image } from '../src/backends/disk/qcow2.ts';
-import { i386Prefix } from '../scripts/i386-host.mjs';
+import { i386Prefix } from '../src/guest/i386-host.mjs';
 
 test('debootstrap uses the host source that serves bookworm itself, with its keyring file', () => {
   const sources = parseDeb822Sources([
@@ -57,7 +57,7 @@ function parse(shell: string[], cmdline: string): Record<string, string> {
 
 function shells(): { name: string; argv: string[] }[] {
   const out = [{ name: '/bin/sh', argv: ['/bin/sh'] }];
-  // The guest's own busybox, when a previous fetch left it in the cache (i386: natively or under qemu-i386, scripts/i386-host.mjs).
+  // The guest's own busybox, when a previous fetch left it in the cache (i386: natively or under qemu-i386, src/guest/i386-host.mjs).
   const pkgs = join(defaultCacheDir(), 'pkgs');
   if (existsSync(pkgs)) {
     for (const d of readdirSync(pkgs).filter((n) => n.startsWith('busybox-static_'))) {

@@ -15,7 +15,7 @@ import { parseCpio, S_IFCHR, S_IFLNK } from '../src/guest/cpio.ts';
 import { isBzImage, prepareDefaultGuest, type PreparedGuest } from '../src/guest/fetch.ts';
 import { DEFAULT_MODULES } from '../src/guest/initramfs.ts';
 import { moduleNameOfPath, readModinfo, renderModulesDep, type ModuleInfo } from '../src/guest/kmod.ts';
-import { i386Command, i386Hint, i386Prefix } from '../scripts/i386-host.mjs';
+import { i386Command, i386Hint, i386Prefix } from '../src/guest/i386-host.mjs';
 
 const root = process.getuid?.() === 0;
 

@@ -24,7 +24,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nativeOnly } from '../scripts/i386-host.mjs';
+import { nativeOnly } from '../src/guest/i386-host.mjs';
 
 const env = process.env;
 const CASES = Number(env.JIT_DIFF_CASES ?? 50000);

@@ -16,8 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createUserTestCpu } from '../src/cpu/testing.ts';
 import { Rng } from './diff/rng.ts';
-import { i386Command } from '../scripts/i386-host.mjs';
-import { nativeOnly } from '../scripts/i386-host.mjs';
+import { i386Command, nativeOnly } from '../src/guest/i386-host.mjs';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'native', 'simd');
 const CODE = 0x00100000, DATA = 0x00200000;

@@ -18,7 +18,7 @@ type Engine = 'interp' | 'jit';
 const ENGINES: Engine[] = ['interp', 'jit'];
 const engine = (cpu: Engine = 'interp') => (cpu === 'jit' ? { cpu, hot: 2, reviewRuns: 3 } as const : { cpu } as const);
 import { fetchDefaultGuest } from '../src/guest/fetch.ts';
-import { i386Command, qemuDiffers } from '../scripts/i386-host.mjs';
+import { i386Command, qemuDiffers } from '../src/guest/i386-host.mjs';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'native', 'user', 'fp');
 
@@ -31,7 +31,7 @@ type Build = keyof typeof BUILDS;
 
 interface Program {
   name: string; what: string; args?: string[]; intrinsics?: boolean; check?: (out: string) => void;
-  /** Where qemu-i386 is the oracle (scripts/i386-host.mjs): how QEMU's output differs from the hardware's. */
+  /** Where qemu-i386 is the oracle (src/guest/i386-host.mjs): how QEMU's output differs from the hardware's. */
   qemu?: Partial<Record<Build, string>>;
 }
 

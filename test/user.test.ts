@@ -15,7 +15,7 @@ type Engine = 'interp' | 'jit';
 const ENGINES: Engine[] = ['interp', 'jit'];
 const engine = (cpu: Engine = 'interp') => (cpu === 'jit' ? { cpu, hot: 2, reviewRuns: 3 } as const : { cpu } as const);
 import { fetchDefaultGuest } from '../src/guest/fetch.ts';
-import { i386Command, qemuDiffers } from '../scripts/i386-host.mjs';
+import { i386Command, qemuDiffers } from '../src/guest/i386-host.mjs';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'native', 'user');
 const PROGRAMS = ['integer', 'strings', 'fileio', 'malloc', 'crash'];

@@ -2,9 +2,10 @@
 // initramfs (whose /init mounts `root=` and hands over to systemd).
 //
 // Debian's own debootstrap installs the system into a directory (as root: it chroots for the second stage;
-// i386 programs run natively on an x86-64 host). That tree is cached; each build configures it (hostname,
-// fstab, root password, networking, the guest kernel's modules) and turns it into an ext4 filesystem with
-// `mkfs.ext4 -d` — no loop mounts — written as raw or converted to qcow2 by the project's own qcow2 code.
+// i386 programs run natively on an x86-64 host with IA32 emulation, or through a binfmt_misc interpreter).
+// That tree is cached; each build configures it (hostname, fstab, root password, networking, the guest
+// kernel's modules) and turns it into an ext4 filesystem with `mkfs.ext4 -d` — no loop mounts — written as
+// raw or converted to qcow2 by the project's own qcow2 code.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, cpSync, existsSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { UserError } from '../cli/errors.ts';
 import { hostDebianSources, redactHosts, type AptSource } from './apt.ts';
 import { defaultCacheDir, ensureDir, stderrLog, withLock, writeFileAtomic, type Log } from './cache.ts';
 import { haveCommand, run } from './exec.ts';
+import { hostRunsI386 } from './i386-host.mjs';
 import { prepareDefaultGuest, type PreparedGuest } from './fetch.ts';
 
 export const DEBIAN_SUITE = 'bookworm';
@@ -313,6 +315,9 @@ export async function buildDebianImage(opts: DebianImageOptions = {}): Promise<D
   }
   if (size < 512 * 2 ** 20) throw new UserError(`--size ${size} bytes is too small for Debian; use at least 512M (default 4G)`);
   if (!haveCommand('mkfs.ext4')) throw new UserError('mkfs.ext4 not found: install the `e2fsprogs` package');
+  if (!hostRunsI386()) {
+    throw new UserError("this host runs no i386 programs (its kernel has no IA32 emulation), and debootstrap's second stage runs the guest's in a chroot; register QEMU's i386 emulator with binfmt_misc (apt-get install qemu-user-static binfmt-support) or build the image on a host that runs them");
+  }
   const users = lockHolders(out);
   if (users.length) throw new UserError(`${out} is in use by process ${users.map((u) => u.pid).join(', ')}; stop that VM first`);
   ensureDir(dirname(out));

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { i386Command } from '../../scripts/i386-host.mjs';
+import { i386Command } from '../../src/guest/i386-host.mjs';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', 'native', 'diff');
 const SOURCES = ['harness.c', 'trampoline.asm'];
