@@ -132,6 +132,31 @@ test('jit: mixed program (inline forms and monitor calls) matches the interprete
   for (const hot of [1, 3]) for (const slice of [100_000, 7, 1]) assertSame(a, runProgram(MIX, 'jit', { hot, slice }), `mix, hot=${hot} slice=${slice}`);
 });
 
+// fninit / mov ebp, 3000 / xor edx, edx
+// L: mov edi, 0x200010 / mov ecx, ebp / and ecx, 0x3f / mov eax, ebp / rep stosb      ; inside one page
+//    add [0x204018], edi
+//    mov edi, 0x200ff0 / mov ecx, 40 / rep stosb                                       ; crossing a page
+//    mov edi, 0x202064 / mov ecx, ebp / and ecx, 15 / rep stosd                        ; dwords
+//    std / mov edi, 0x203100 / mov ecx, 8 / rep stosb / cld                            ; backwards
+//    mov eax, ebp / and eax, 1 / imul eax, eax, 0x4e / add eax, 0x42                   ; 0x90 or 0x42
+//    mov edi, patch / mov ecx, 4 / rep stosb                                           ; into this code
+// patch: inc edx (x4)
+//    mov eax, ebp / shl eax, 8 / or eax, ebp / sahf / pushfd / pop ebx / add [0x204000], ebx
+//    adc dword [0x204004], 0 / setpe bl / add [0x204008], bl
+//    mov [0x20400c], ebp / mov eax, ebp / and eax, ~3 / mov [0x20401c], eax
+//    fild dword [0x20400c] / fild dword [0x20401c] / fcompp                            ; equal 1 time in 4
+//    fnstsw ax / add [0x204010], ax / sahf / jb below / inc dword [0x204014]
+// below: dec ebp / jnz L / int3
+const STOS_SAHF = hexBytes('dbe3bdb80b000031d2bf1000200089e983e13f89e8f3aa013d18402000bff00f2000b928000000f3aabf6420200089e983e10ff3abfdbf00312000b908000000f3aafc89e883e0016bc04e83c042bf5a001000b904000000f3aa4242424289e8c1e00809e89e9c5b011d00402000831504402000000f9ac3001d08402000892d0c40200089e883e0fca31c402000db050c402000db051c402000ded9dfe0660105104020009e7206ff05144020004d0f8554ffffffcc');
+
+test('jit: REP STOS in one page, SAHF and FNSTSW AX inline match the interpreter (page crossings, DF, stores into code)', () => {
+  const a = runProgram(STOS_SAHF, 'interp');
+  assert.equal(a.event, 'int 3');
+  // The odd iterations turned the INC EDXs into NOPs, the even ones back: 1,500 x 4.
+  assert.equal(a.regs[2], 6000);
+  for (const hot of [1, 3]) for (const slice of [100_000, 5]) assertSame(a, runProgram(STOS_SAHF, 'jit', { hot, slice }), `stos/sahf, hot=${hot} slice=${slice}`);
+});
+
 test('jit: self-modifying code inside the running unit', () => {
   const a = runProgram(SMC, 'interp');
   // ECX counts 300..1 and the immediate is CL: the interpreter sees every rewritten value.

@@ -27,7 +27,7 @@
 
 import type { Insn } from './decode.ts';
 import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
-import { ARITH, CF, DF, IF, OF, PF, RF, SF, TF, VIF, VIP, VM, ZF, AF } from '../cpu/constants.ts';
+import { ARITH, CF, CR0_EM, CR0_TS, DF, EXC_NM, IF, OF, PF, RF, SF, TF, VIF, VIP, VM, ZF, AF } from '../cpu/constants.ts';
 import { x87DirectForm } from '../cpu/ops-x87.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
@@ -676,6 +676,21 @@ export class Gen {
       this.setFlags({ op: fl.op, bits: fl.bits, lazy: fl.lazy & ~(CF | OF), expl: fl.expl | CF | OF, rot: reg === 0 ? 1 : 2 });
       return this.done(idx, next);
     }
+    // SAHF: SF, ZF, AF, PF and CF from AH (SDM vol. 2B "SAHF"); OF stays where it is. Compilers test x87
+    // comparisons with FNSTSW AX; SAHF; Jcc (busybox awk: two per loop iteration).
+    if (op === 0x9e) {
+      this.unrot();
+      o.push(`t = ${this.get8(4)} & ${SF | ZF | AF | PF | CF};`);
+      this.setExplicit(SF | ZF | AF | PF | CF);
+      return this.done(idx, next);
+    }
+    // FNSTSW AX: the status word with TOP; a non-waiting control instruction, so only CR0.EM/TS fault (#NM),
+    // as in ops-x87.ts.
+    if (op === 0xdf && m === 0xe0 && !d.lock) {
+      o.push(`if (c.cr0 & ${CR0_EM | CR0_TS}) ${this.trap(`c.fault(${EXC_NM});`)}`);
+      o.push(`${this.r(0)} = (r0 & -65536) | c.fpu.statusWord;`);
+      return this.done(idx, next);
+    }
     if (op >= 0xd8 && op <= 0xdf && x87DirectForm(op, m) && !d.lock) {
       // x87 loads, stores and arithmetic with a memory operand touch only the FPU and that operand: the
       // unit computes the offset and calls the x87 code directly (F), without writing back, re-decoding
@@ -699,6 +714,22 @@ export class Gen {
     if (op === 0x99) { o.push(`${this.r(2)} = ${this.r(0)} >> 31;`); return this.done(idx, next); }
     // CLD/STD: DF is no arithmetic flag, so it lives in c.flags only, whatever the unit holds in locals.
     if (op === 0xfc || op === 0xfd) { o.push(op === 0xfc ? `c.flags &= ${~DF};` : `c.flags |= ${DF};`); return this.done(idx, next); }
+    // REP STOSB / REP STOSD forwards within one page (a small memset: busybox awk makes ten per loop
+    // iteration): one fill through the TLB. Otherwise (DF set, a page crossed, a page not writable in the
+    // TLB or holding translated code) the interpreter does it as a monitor call, page by page. REPNE acts as
+    // REP for STOS (SDM vol. 2B "REP/REPE/REPZ/REPNE/REPNZ"). Flat ES only: the address is EDI.
+    if ((op === 0xaa || (op === 0xab && d.os32)) && d.rep !== 0 && d.as32 && !d.lock && (this.ctx.flat & 2)) {
+      const size = op === 0xab ? 4 : 1;
+      this.syncNow();
+      this.guard |= 2;
+      o.push(`k = ${this.r(1)} >>> 0; l = ${this.r(7)}; y = te[l >>> 12];`);
+      o.push(`if ((c.flags & ${DF}) === 0 && k <= ${4096 / size} && (y & wm) && (l & 0xfff) + k * ${size} <= 0x1000) { h = (y & -4096) | (l & 0xfff);`);
+      o.push(size === 1 ? `pool.fill(${this.r(0)} & 0xff, h, h + k);` : `for (t = 0; t < k; t++) dv.setInt32(h + 4 * t, ${this.r(0)}, true);`);
+      o.push(`${this.r(7)} = (${this.r(7)} + k * ${size}) | 0; ${this.r(1)} = 0; } else {`);
+      this.callout(d, idx, false);
+      o.push('}');
+      return this.done(idx, next);
+    }
     // LODS, STOS, SCAS and MOVS without REP (32-bit addresses; the 16-bit-operand forms stay monitor calls):
     // one element, ESI/EDI moved by the element size, backwards when DF is set (it lives in c.flags).
     // The destination is always ES:EDI; the source DS:ESI or the override (SDM vol. 2B "LODS", "MOVS").
