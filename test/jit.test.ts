@@ -149,6 +149,22 @@ test('jit: mixed program (inline forms and monitor calls) matches the interprete
 // below: dec ebp / jnz L / int3
 const STOS_SAHF = hexBytes('dbe3bdb80b000031d2bf1000200089e983e13f89e8f3aa013d18402000bff00f2000b928000000f3aabf6420200089e983e10ff3abfdbf00312000b908000000f3aafc89e883e0016bc04e83c042bf5a001000b904000000f3aa4242424289e8c1e00809e89e9c5b011d00402000831504402000000f9ac3001d08402000892d0c40200089e883e0fca31c402000db050c402000db051c402000ded9dfe0660105104020009e7206ff05144020004d0f8554ffffffcc');
 
+// fninit / mov ebp, 2000 / mov esi, 0x200000 / fld1 / fldz
+// L: mov [esi+0x100], ebp / fild dword [esi+0x100] / fld st1 / fxch st2 / faddp st1, st0 / fadd st0, st1
+//    fmul st1, st0 / cmp ebp, 1000 / fcomi st0, st1 / jb .b / inc dword [esi]
+// .b: cmp ebp, 1500 / fcmovb st0, st2 / fucomip st0, st1 / setbe al / add [esi+4], al
+//    fstp st0 / fld st0 / fxam / fnstsw ax / add [esi+12], ax / dec ebp / jnz L
+// fst qword [esi+0x20] / fxch st1 / fnstenv [esi+0x40] / fst qword [esi+0x28]      ; FIP, FOP of the FXCH
+// fnstcw [esi+16] / and word [esi+16], 0xfffe / fldcw [esi+16]          ; unmask IE
+// fldz / fldz / fdiv st0, st1 / fld st0 / int3                           ; 0/0 pending: #MF at FLD ST(0)
+const X87_REG = hexBytes('dbe3bdd0070000be00002000d9e8d9ee89ae00010000db8600010000d9c1d9cadec1d8c1dcc981fde8030000dbf17202ff0681fddc050000dac2dfe90f96c0004604ddd8d9c0d9e5dfe06601460c4d75bfdd5620d9c9d97640dd5628d97e1066836610fed96e10d9eed9eed8f1d9c0cc');
+
+test('jit: x87 register forms called directly (FCOMI and FCMOV with the flags in the CPU) and #MF match the interpreter', () => {
+  const a = runProgram(X87_REG, 'interp');
+  assert.match(a.event, /^exception 16/);
+  for (const hot of [1, 3]) for (const slice of [100_000, 7]) assertSame(a, runProgram(X87_REG, 'jit', { hot, slice }), `x87 registers, hot=${hot} slice=${slice}`);
+});
+
 test('jit: REP STOS in one page, SAHF and FNSTSW AX inline match the interpreter (page crossings, DF, stores into code)', () => {
   const a = runProgram(STOS_SAHF, 'interp');
   assert.equal(a.event, 'int 3');

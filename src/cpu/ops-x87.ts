@@ -637,8 +637,7 @@ for (const op of [0xd8, 0xdc]) {
   });
 }
 
-def1(0xd9, 'fpu', (c) => {
-  const m = c.fetchModrm();
+const x87D9 = (c: CPU, m: number): void => {
   const op = (m >> 3) & 7;
   if (m < 0xc0) {
     const off = c.ea(m);
@@ -694,10 +693,10 @@ def1(0xd9, 'fpu', (c) => {
   }
   recordIp(c, 0xd9, m);
   d9Special(c, m);
-});
+};
+def1(0xd9, 'fpu', (c) => x87D9(c, c.fetchModrm()));
 
-def1(0xda, 'fpu', (c) => {
-  const m = c.fetchModrm();
+const x87DA = (c: CPU, m: number): void => {
   if (m < 0xc0) { memArith(c, 0xda, m); return; }
   check(c, false);
   recordIp(c, 0xda, m);
@@ -707,10 +706,10 @@ def1(0xda, 'fpu', (c) => {
     return;
   }
   c.ud();
-});
+};
+def1(0xda, 'fpu', (c) => x87DA(c, c.fetchModrm()));
 
-def1(0xdb, 'fpu', (c) => {
-  const m = c.fetchModrm();
+const x87DB = (c: CPU, m: number): void => {
   const op = (m >> 3) & 7;
   if (m < 0xc0) {
     const off = c.ea(m);
@@ -745,11 +744,11 @@ def1(0xdb, 'fpu', (c) => {
   if (m >= 0xe8 && m < 0xf0) { compareI(c, m & 7, true, false); return; } // FUCOMI
   if (m >= 0xf0 && m < 0xf8) { compareI(c, m & 7, false, false); return; } // FCOMI
   c.ud();
-});
+};
+def1(0xdb, 'fpu', (c) => x87DB(c, c.fetchModrm()));
 
 
-def1(0xdd, 'fpu', (c) => {
-  const m = c.fetchModrm();
+const x87DD = (c: CPU, m: number): void => {
   const op = (m >> 3) & 7;
   if (m < 0xc0) {
     const off = c.ea(m);
@@ -800,10 +799,10 @@ def1(0xdd, 'fpu', (c) => {
     }
     default: c.ud();
   }
-});
+};
+def1(0xdd, 'fpu', (c) => x87DD(c, c.fetchModrm()));
 
-def1(0xde, 'fpu', (c) => {
-  const m = c.fetchModrm();
+const x87DE = (c: CPU, m: number): void => {
   if (m < 0xc0) { memArith(c, 0xde, m); return; }
   if (m === 0xd9) { // FCOMPP
     check(c, false); recordIp(c, 0xde, m);
@@ -814,10 +813,10 @@ def1(0xde, 'fpu', (c) => {
   // reserved: #UD, which the host raises ahead of a pending #MF.
   if (m >= 0xd8 && m < 0xe0) c.ud();
   regArith(c, 0xde, m);
-});
+};
+def1(0xde, 'fpu', (c) => x87DE(c, c.fetchModrm()));
 
-def1(0xdf, 'fpu', (c) => {
-  const m = c.fetchModrm();
+const x87DF = (c: CPU, m: number): void => {
   const op = (m >> 3) & 7;
   if (m < 0xc0) {
     const off = c.ea(m);
@@ -847,6 +846,24 @@ def1(0xdf, 'fpu', (c) => {
   if (m < 0xd0) { fxch(c, m & 7); return; }
   if (m < 0xe0) { fstSti(c, m & 7, true); return; }
   c.ud();
-});
+};
+def1(0xdf, 'fpu', (c) => x87DF(c, c.fetchModrm()));
 
 
+/**
+ * For the binary translator: runs the register form (ModRM `m` ≥ 0xC0) of x87 instruction `opByte` at
+ * CPU.prevEip, as its handler above does, without decoding it again. Register forms touch the FPU only,
+ * but for FNSTSW AX (DF E0: the translator has it inline), FCMOVcc (DA/DB C0-DF: reads EFLAGS) and
+ * F(U)COMI(P) (DB/DF E8-F7: writes ZF, PF, CF), which the translator calls with the flags in the CPU.
+ */
+export function x87RegDirect(c: CPU, opByte: number, m: number): void {
+  switch (opByte) {
+    case 0xd8: case 0xdc: regArith(c, opByte, m); return;
+    case 0xd9: x87D9(c, m); return;
+    case 0xda: x87DA(c, m); return;
+    case 0xdb: x87DB(c, m); return;
+    case 0xdd: x87DD(c, m); return;
+    case 0xde: x87DE(c, m); return;
+    default: x87DF(c, m);
+  }
+}

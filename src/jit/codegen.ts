@@ -23,7 +23,8 @@
 // - Anything not inlined runs through `c.step()`, the interpreter's own decode-and-dispatch, with EIP set to
 //   the instruction: the handlers see exactly the decode state (prefixes, prevEip, eip) they expect.
 //   The exception: x87 memory forms that touch only the FPU and their operand call the x87 code (`F`,
-//   x87MemDirect) with the operand's segment and offset, prevEip set to the instruction.
+//   x87MemDirect) with the operand's segment and offset, prevEip set to the instruction; register forms
+//   call it too (`FR`, x87RegDirect).
 
 import type { Insn } from './decode.ts';
 import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
@@ -689,6 +690,14 @@ export class Gen {
     if (op === 0xdf && m === 0xe0 && !d.lock) {
       o.push(`if (c.cr0 & ${CR0_EM | CR0_TS}) ${this.trap(`c.fault(${EXC_NM});`)}`);
       o.push(`${this.r(0)} = (r0 & -65536) | c.fpu.statusWord;`);
+      return this.done(idx, next);
+    }
+    // x87 register forms (FLD ST(i), FXCH, FSTP ST(i), arithmetic on ST(i)...) call the x87 code directly
+    // (FR, x87RegDirect) like the memory forms below; those that read or write EFLAGS (FCMOVcc, FCOMI) find
+    // the flags in the CPU. busybox awk made four each of D9 and DD register forms per loop iteration.
+    if (op >= 0xd8 && op <= 0xdf && m >= 0xc0 && !d.lock) {
+      if ((op === 0xda || op === 0xdb) && m < 0xe0 || (op === 0xdb || op === 0xdf) && m >= 0xe8 && m < 0xf8) this.syncNow();
+      o.push(`c.prevEip = ${this.abs(d.eip)}; ${this.trap(`FR(c, ${op}, ${m});`)}`);
       return this.done(idx, next);
     }
     if (op >= 0xd8 && op <= 0xdf && x87DirectForm(op, m) && !d.lock) {
