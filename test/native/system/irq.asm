@@ -8,6 +8,23 @@
 LOOPS equ 6
 IRQ_VEC equ 0x40
 
+; A case's loop: %1 counts the events (cleared first); the body between CASE_LOOP and CASE_CHECK defines
+; .want, where the event (its EIP in %1's companion, e.g. irq_eip) must have come.
+%macro CASE_LOOP 1
+  mov dword [bad], 0
+  mov dword [%1], 0
+  mov edi, LOOPS
+.l:
+%endmacro
+%macro CASE_CHECK 1
+  cmp dword [%1], .want
+  je .ok
+  inc dword [bad]
+.ok:
+  dec edi
+  jnz .l
+%endmacro
+
 tests:
   mov eax, IRQ_VEC
   mov ebx, irq_handler
@@ -43,10 +60,7 @@ db_handler:
 
 ; STI with an interrupt waiting: the instruction after STI runs first, then the interrupt comes.
 t_sti_pending:
-  mov dword [bad], 0
-  mov dword [irq_count], 0
-  mov edi, LOOPS
-.l:
+  CASE_LOOP irq_count
   cli
   mov al, IRQ_VEC
   out 0xE8, al
@@ -56,12 +70,7 @@ t_sti_pending:
 .want:
   inc edx
   cli
-  cmp dword [irq_eip], .want
-  je .ok
-  inc dword [bad]
-.ok:
-  dec edi
-  jnz .l
+  CASE_CHECK irq_eip
   EXPECT [bad], 0, "irq: STI lets one instruction run before a waiting interrupt"
   EXPECT [irq_count], LOOPS, "irq: one interrupt per STI"
   ret
@@ -69,10 +78,7 @@ t_sti_pending:
 ; STI with nothing waiting, then an interrupt raised a few instructions on: it comes right after the OUT
 ; that raised it (the shadow is long over).
 t_sti_nothing_pending:
-  mov dword [bad], 0
-  mov dword [irq_count], 0
-  mov edi, LOOPS
-.l:
+  CASE_LOOP irq_count
   cli
   sti
   inc ecx
@@ -82,22 +88,14 @@ t_sti_nothing_pending:
 .want:
   nop
   cli
-  cmp dword [irq_eip], .want
-  je .ok
-  inc dword [bad]
-.ok:
-  dec edi
-  jnz .l
+  CASE_CHECK irq_eip
   EXPECT [bad], 0, "irq: an interrupt raised after STI's shadow comes at once"
   EXPECT [irq_count], LOOPS, "irq: one interrupt per OUT"
   ret
 
 ; POPF setting IF with an interrupt waiting: it comes right after the POPF (no shadow).
 t_popf_if:
-  mov dword [bad], 0
-  mov dword [irq_count], 0
-  mov edi, LOOPS
-.l:
+  CASE_LOOP irq_count
   cli
   mov al, IRQ_VEC
   out 0xE8, al
@@ -107,34 +105,21 @@ t_popf_if:
 .want:
   inc ecx
   cli
-  cmp dword [irq_eip], .want
-  je .ok
-  inc dword [bad]
-.ok:
-  dec edi
-  jnz .l
+  CASE_CHECK irq_eip
   EXPECT [bad], 0, "irq: POPF setting IF takes a waiting interrupt after it"
   EXPECT [irq_count], LOOPS, "irq: one interrupt per POPF"
   ret
 
 ; POPF setting TF: the single-step trap comes after the instruction that follows the POPF.
 t_popf_tf:
-  mov dword [bad], 0
-  mov dword [db_count], 0
-  mov edi, LOOPS
-.l:
+  CASE_LOOP db_count
   pushfd
   or dword [esp], 0x100
   popfd
   inc ecx
 .want:
   inc edx
-  cmp dword [db_eip], .want
-  je .ok
-  inc dword [bad]
-.ok:
-  dec edi
-  jnz .l
+  CASE_CHECK db_eip
   EXPECT [bad], 0, "irq: POPF setting TF traps after the next instruction"
   EXPECT [db_count], LOOPS, "irq: one single-step trap per POPF"
   ret
