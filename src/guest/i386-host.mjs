@@ -1,8 +1,9 @@
 // How this host runs i386 Linux programs: the differential tests' oracle is the real CPU, and the guest
-// tooling runs Debian's (busybox's applet list, debootstrap's chroot). An x86-64 Linux kernel runs them natively when it has IA32
-// emulation enabled; some do not (built without it, `ia32_emulation=0`, or a hypervisor that cannot run
-// 32-bit user code), and there QEMU's user-mode emulator does (`qemu-i386-static`, Debian package
-// qemu-user-static: static, so it also runs inside a chroot of an i386 tree).
+// tooling runs Debian's (busybox's applet list, debootstrap's chroot). An x86-64 Linux kernel runs them
+// natively when it has IA32 emulation enabled; some do not (built without it, `ia32_emulation=0`, or a
+// hypervisor that cannot run 32-bit user code), and there QEMU's user-mode emulator does
+// (`qemu-i386-static`, Debian package qemu-user-static: static, so it also runs inside a chroot of an i386
+// tree).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -47,8 +47,7 @@ export interface InitramfsResult {
 
 /** The applets busybox was built with and where each belongs (`usr/bin/awk`, `sbin/ifconfig`, …), asked of the
  *  binary itself: natively where the host kernel runs i386 programs, else on Trapeze's own vCPU in user mode
- *  (a kernel without IA32 emulation refuses the ELF, and the shell spawnSync falls back to then calls it a
- *  syntax error). */
+ *  (a kernel without IA32 emulation refuses the ELF with ENOEXEC). */
 export function busyboxApplets(busybox: string): string[] {
   const r = spawnSync(busybox, ['--list-full'], { encoding: 'utf8' });
   const out = !r.error && r.status === 0 ? r.stdout : listOnVcpu(busybox, r.error?.message ?? r.stderr.trim());

@@ -680,7 +680,6 @@ export class Gen {
     // SAHF: SF, ZF, AF, PF and CF from AH (SDM vol. 2B "SAHF"); OF stays where it is. Compilers test x87
     // comparisons with FNSTSW AX; SAHF; Jcc (busybox awk: two per loop iteration).
     if (op === 0x9e) {
-      this.unrot();
       o.push(`t = ${this.get8(4)} & ${SF | ZF | AF | PF | CF};`);
       this.setExplicit(SF | ZF | AF | PF | CF);
       return this.done(idx, next);
