@@ -82,6 +82,10 @@ export class CPU {
   lzRes = 0;
   lzBits = 32;
   lzCin = 0;
+  /** Sets the pending lazy flags in one call (the translator's fault handlers: src/jit/codegen.ts). */
+  lzSet(op: number, a: number, b: number, res: number, bits: number, mask: number): void {
+    this.lzOp = op; this.lzA = a; this.lzB = b; this.lzRes = res; this.lzBits = bits; this.lzMask = mask;
+  }
 
   // Segment registers and their descriptor caches.
   readonly sreg = new Uint16Array(6);

@@ -154,6 +154,24 @@ export class Jit {
   codeChanged = false;
   /** Instructions a faulting unit completed before the faulting one (set by the unit's catch block). */
   faultDone = 0;
+
+  /**
+   * A unit's fault handler (Gen.trap): records where the unit stopped and, when the unit passes them,
+   * writes back its eight registers (those it never assigned are passed as R[i], unchanged), then hands
+   * the exception back for the handler to rethrow. One shared call instead of the stores spelled out at
+   * every access keeps each handler ~60 characters: a unit has one per memory access, and V8 parses,
+   * compiles to bytecode and builds optimising-compiler graphs for all of them (docs/jit.md).
+   */
+  fault(err: unknown, eip: number, done: number, a?: number, b?: number, d?: number, e?: number, f?: number, g?: number, h?: number, i?: number): unknown {
+    const c = this.cpu;
+    c.prevEip = eip | 0;
+    this.faultDone = done;
+    if (a !== undefined) {
+      const R = c.r32;
+      R[0] = a; R[1] = b!; R[2] = d!; R[3] = e!; R[4] = f!; R[5] = g!; R[6] = h!; R[7] = i!;
+    }
+    return err;
+  }
   /** Unit exits by reason (0..0x1ff: unit ended by calling the interpreter for that opcode). */
   readonly exits = new Float64Array(0x210);
   /** Calls into the interpreter from units, by opcode. */
