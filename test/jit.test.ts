@@ -12,6 +12,7 @@ import { createUserTestCpu, type UserTestCpu } from '../src/cpu/testing.ts';
 import { CpuStop } from '../src/cpu/cpu.ts';
 import { attachJit, type Jit } from '../src/jit/jit.ts';
 import { createJitTestCpu } from '../src/jit/testing.ts';
+import { EXIT_SEGMENT } from '../src/jit/codegen.ts';
 import { makeStream, Rng, type StreamKind } from '../src/cpu/fuzz.ts';
 import { runDiff } from './diff/run.ts';
 import { CPU } from '../src/cpu/cpu.ts';
@@ -736,4 +737,35 @@ test('jit: MOV DS and POP ES in the middle of a unit go on in it, and leave it w
     assert.ok(b.jit!.stats.unitsTranslated >= 1, `${name}: ran inside a unit`);
     assert.equal(b.jit!.exits[name === 'mov ds' ? 0x8e : 0x07], 0, `${name}: did not end the unit`);
   }
+});
+
+// A GDT in the data area (index 4: flat data, DPL 3, not yet accessed; index 5: data with base 0x1000, limit
+// 7 entries), then, in one unit:
+//   mov esi, DATA / mov eax, 0x23 / mov ds, eax / mov [esi], eax / mov gs, [esi] / add eax, 0x7fffffff /
+//   mov edx, 0x23 /
+//   mov es, dx / jno J1 / mov ebx, 0x2b / mov es, ebx / mov [es:esi+4], ebx / mov [esi+8], eax /
+//   J1: mov ecx, 0x7fb / mov fs, ecx (beyond the limit: #GP(0x7f8)) / int3
+const MOVSEG = hexBytes('eb10' + '90'.repeat(16) + 'be00002000b8230000008ed889068e2e05ffffff7fba230000008ec2710ebb2b0000008ec3' +
+  '26895e04894608b9fb0700008ee1cc');
+const GDT = DATA + 0x800;
+const gdtSetup = (t: UserTestCpu): void => {
+  const c = t.cpu;
+  c.gdtBase = GDT; c.gdtLimit = 6 * 8 - 1;
+  c.mem.write32(GDT + 4 * 8, 0x0000ffff); c.mem.write32(GDT + 4 * 8 + 4, 0x00cff200);
+  c.mem.write32(GDT + 5 * 8, 0x1000ffff); c.mem.write32(GDT + 5 * 8 + 4, 0x00cff300);
+};
+
+test('jit: MOV to a data segment register inline: register and memory sources, accessed bit, flags in locals, #GP, a non-flat ES', () => {
+  const cpus: CPU[] = [];
+  const setup = (t: UserTestCpu): void => { gdtSetup(t); cpus.push(t.cpu); };
+  const a = runProgram(MOVSEG, 'interp', { setup });
+  assert.equal(a.event, 'exception 13 code 2040');
+  assert.equal(a.data[0x800 + 4 * 8 + 5], 0xf3, 'accessed bit set');
+  const b = runProgram(MOVSEG, 'jit', { hot: 1, setup });
+  assertSame(a, b, 'mov sreg');
+  const segs = (c: CPU) => [...c.sreg].map((v, i) => `${v.toString(16)}:${(c.segBase[i] >>> 0).toString(16)}:${c.segAr[i].toString(16)}`);
+  assert.deepEqual(segs(cpus[1]), segs(cpus[0]), 'segment registers');
+  assert.equal(cpus[0].sreg[5], 0x23, 'GS loaded from memory');
+  assert.equal(b.jit!.callouts[0x8e], 0, 'no monitor call');
+  assert.ok(b.jit!.exits[EXIT_SEGMENT] >= 1, 'left the unit when ES stopped being flat');
 });

@@ -25,7 +25,7 @@
 //   the instruction: the handlers see exactly the decode state (prefixes, prevEip, eip) they expect.
 //   The exception: x87 memory forms that touch only the FPU and their operand call the x87 code (`F`,
 //   x87MemDirect) with the operand's segment and offset, prevEip set to the instruction; register forms
-//   call it too (`FR`, x87RegDirect).
+//   call it too (`FR`, x87RegDirect), and MOV to a data segment register calls the descriptor load (`S`).
 
 import type { Insn } from './decode.ts';
 import { LZ_ADD, LZ_ADC, LZ_SUB, LZ_SBB, LZ_LOGIC } from '../cpu/cpu.ts';
@@ -34,11 +34,11 @@ import { x87DirectForm } from '../cpu/ops-x87.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
 export const EXIT_BRANCH = 0x200, EXIT_SMC = 0x201, EXIT_END = 0x202, EXIT_LOOP_BUDGET = 0x203, EXIT_CALLOUT_MOVED = 0x204,
-  EXIT_RET = 0x205, EXIT_INDIRECT = 0x206;
+  EXIT_RET = 0x205, EXIT_INDIRECT = 0x206, EXIT_SEGMENT = 0x207;
 export const EXIT_NAMES: Record<number, string> = {
   [EXIT_BRANCH]: 'direct branch', [EXIT_SMC]: 'self-modifying write', [EXIT_END]: 'unit end (page/size/undecodable)',
   [EXIT_LOOP_BUDGET]: 'loop left for interrupt/budget', [EXIT_CALLOUT_MOVED]: 'call-out changed EIP',
-  [EXIT_RET]: 'ret', [EXIT_INDIRECT]: 'indirect jmp/call',
+  [EXIT_RET]: 'ret', [EXIT_INDIRECT]: 'indirect jmp/call', [EXIT_SEGMENT]: 'segment no longer flat',
 };
 
 // One-byte opcodes whose interpreter handler cannot change anything a unit assumes constant (mode, CS,
@@ -464,6 +464,18 @@ export class Gen {
     if (op >= 0x1c8 && op <= 0x1cf && d.os32) {
       const r = op & 7;
       o.push(`${this.r(r)} = (r${r} << 24) | ((r${r} & 0xff00) << 8) | ((r${r} >>> 8) & 0xff00) | (r${r} >>> 24);`);
+      return this.done(idx, next);
+    }
+    // MOV ES/DS/FS/GS, r/m16 (8E /r; the i386 kernel reloads DS, ES and FS on every entry and exit, the
+    // last from the saved frame): the protected-mode descriptor load (system.ts loadSegment, `S`) is
+    // called directly, without the interpreter's decode and the registers' write-back and reload; the
+    // flags stay in locals (a segment load reads none). A fault (#GP, #NP, #PF on the operand or the
+    // descriptor table) goes through the handler like any access. The unit leaves after it if a segment
+    // it treats as flat no longer is, or the accessed-bit write hit translated code, as after LDS.
+    if (op === 0x8e && (reg === 0 || reg === 3 || reg === 4 || reg === 5)) {
+      if (mem) { this.lin(this.segOf(d), this.ea(d), 2, false); o.push(this.load(2)); }
+      o.push(this.trap(`S(c, ${reg}, ${mem ? 'v' : `${this.r(rmr)} & 0xffff`});`));
+      o.push(`if (J.codeChanged || (c.flatSegs & /*G*/0) !== /*G*/0) ${this.exit(idx, this.abs(next), EXIT_SEGMENT)}`);
       return this.done(idx, next);
     }
     if (!d.os32) {

@@ -6,6 +6,7 @@
 import { CPU, CpuFault } from '../cpu/cpu.ts';
 import { CS, IF, TF } from '../cpu/constants.ts';
 import { x87MemDirect, x87RegDirect } from '../cpu/ops-x87.ts';
+import { loadSegment } from '../cpu/system.ts';
 import { names1, names2 } from '../cpu/optable.ts';
 import { decode, type Insn } from './decode.ts';
 import { EXIT_NAMES, Gen, safeCallout } from './codegen.ts';
@@ -593,7 +594,7 @@ export class Jit {
     this.onTranslate?.(entry, src);
     let fn: Unit['fn'];
     try {
-      fn = new Function('PAR', 'X', 'C', 'F', 'FR', src)(PARITY, this.exits, this.callouts, x87MemDirect, x87RegDirect) as Unit['fn'];
+      fn = new Function('PAR', 'X', 'C', 'F', 'FR', 'S', src)(PARITY, this.exits, this.callouts, x87MemDirect, x87RegDirect, loadSegment) as Unit['fn'];
     } catch (e) {
       throw new Error(`jit: generated code does not compile (${(e as Error).message}):\n${src}`);
     }
