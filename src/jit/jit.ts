@@ -147,6 +147,11 @@ export class Jit {
    * head crosses a page boundary ran entirely on the interpreter. Cleared on flushes and invalidations.
    */
   private readonly untranslatable = new Set<number>();
+  /**
+   * Per lookup-table slot: 1 when an untranslatable offset hashes there, so that a cold lookup consults
+   * the set only then (a Set lookup is a hash-table probe of its own, on each of millions of cold lookups).
+   */
+  private readonly untranslatableSlot = new Uint8Array(TABLE_SIZE);
   /** Units in the hash table (reachable by dispatch). */
   private liveUnits = 0;
   /** Units still referenced from frameUnits (including ones displaced from the table): bounds memory. */
@@ -216,6 +221,7 @@ export class Jit {
     this.frameUnits.clear();
     this.byPhys.clear();
     this.untranslatable.clear();
+    this.untranslatableSlot.fill(0);
     this.codeFrames.fill(0);
     this.liveUnits = 0;
     this.heldUnits = 0;
@@ -242,7 +248,7 @@ export class Jit {
       this.frameUnits.delete(f);
     }
     this.codeFrames[f] = 0;
-    this.untranslatable.clear();
+    if (this.untranslatable.size !== 0) { this.untranslatable.clear(); this.untranslatableSlot.fill(0); }
     this.codeChanged = true;
     this.stats.invalidatedFrames++;
   }
@@ -277,7 +283,7 @@ export class Jit {
       }
     }
     if (!c.cs32) { this.missReason = MISS_16BIT; return null; }
-    if (this.untranslatable.size !== 0 && this.untranslatable.has(phys)) { this.missReason = MISS_UNTRANSLATABLE; return null; }
+    if (this.untranslatableSlot[s] !== 0 && this.untranslatable.has(phys)) { this.missReason = MISS_UNTRANSLATABLE; return null; }
     if (++this.heat[s] < this.hot) { this.missReason = MISS_COLD; return null; }
     this.heat[s] = 0;
     const t0 = performance.now();
@@ -285,6 +291,7 @@ export class Jit {
     this.stats.translateMs += performance.now() - t0;
     if (nu === null) {
       this.untranslatable.add(phys);
+      this.untranslatableSlot[s] = 1;
       // Write-protected like a page with units, so that new code there (a write) clears the mark.
       const f = phys >>> 12;
       if (!this.codeFrames[f]) { this.codeFrames[f] = 1; c.protectFrame(phys & ~0xfff); }
