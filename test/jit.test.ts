@@ -12,7 +12,7 @@ import { createUserTestCpu, type UserTestCpu } from '../src/cpu/testing.ts';
 import { CpuStop } from '../src/cpu/cpu.ts';
 import { attachJit, type Jit } from '../src/jit/jit.ts';
 import { createJitTestCpu } from '../src/jit/testing.ts';
-import { EXIT_SEGMENT } from '../src/jit/codegen.ts';
+import { EXIT_GROUP, EXIT_SEGMENT } from '../src/jit/codegen.ts';
 import { makeStream, Rng, type StreamKind } from '../src/cpu/fuzz.ts';
 import { runDiff } from './diff/run.ts';
 import { CPU } from '../src/cpu/cpu.ts';
@@ -39,11 +39,11 @@ const CODE = 0x100000, DATA = 0x200000, STACK = 0x300000, AREA = 0x10000;
 interface Outcome { regs: number[]; eflags: number; eip: number; instructions: number; event: string; data: Uint8Array; stack: Uint8Array; cr2: number }
 
 /** Runs `code` at CODE until INT3/INT n or an exception (reported, not delivered), or `budget`. */
-function runProgram(code: Uint8Array, engine: 'interp' | 'jit', opts: { hot?: number; reviewRuns?: number; budget?: number; regs?: number[]; eflags?: number; slice?: number; setup?: (t: UserTestCpu, j: Jit | null) => void } = {}): Outcome & { jit: Jit | null } {
+function runProgram(code: Uint8Array, engine: 'interp' | 'jit', opts: { hot?: number; reviewRuns?: number; groupRuns?: number; budget?: number; regs?: number[]; eflags?: number; slice?: number; setup?: (t: UserTestCpu, j: Jit | null) => void } = {}): Outcome & { jit: Jit | null } {
   const t = createUserTestCpu();
   const cpu = t.cpu;
   // Units are translated again along their hot path after 3 runs (not 4096), so that every test covers it.
-  const jit = engine === 'jit' ? attachJit(cpu, { hot: opts.hot, reviewRuns: opts.reviewRuns ?? 3 }) : null;
+  const jit = engine === 'jit' ? attachJit(cpu, { hot: opts.hot, reviewRuns: opts.reviewRuns ?? 3, groupRuns: opts.groupRuns ?? 6 }) : null;
   t.writeMem(CODE, code);
   (opts.regs ?? [0, 0, 0, 0, STACK + 0x8000, 0, 0, 0]).forEach((v, i) => t.setGpr(i, v));
   t.setEflags(opts.eflags ?? 0x202);
@@ -202,7 +202,7 @@ test('jit: a code page rewritten by DMA (GuestMemory.writeBytes) runs its new co
   const prog = (k: number) => hexBytes(`b90a000000bb${k.toString(16).padStart(2, '0')}000000434975fccc`);
   const t = createUserTestCpu();
   const cpu = t.cpu;
-  const jit = attachJit(cpu, { hot: 1 });
+  const jit = attachJit(cpu, { hot: 1, reviewRuns: 3, groupRuns: 6 });
   let done = false;
   cpu.hooks.softInt = () => { done = true; cpu.stopSlice = true; return true; };
   for (let k = 1; k <= 5; k++) {
@@ -476,7 +476,7 @@ test('jit: the system-test kernels (protected mode, paging, gates, tasks, v86, t
       };
       const cpu: CPU = new CPU(mem, bus);
       cpu.intSource = irqSource(cpu);
-      const jit = hot === null ? null : attachJit(cpu, { hot });
+      const jit = hot === null ? null : attachJit(cpu, { hot, reviewRuns: 3, groupRuns: 6 });
       mem.writeBytes(0x8000, image);
       cpu.loadSegReal(CS_SEG, 0);
       cpu.eip = 0x8000;
@@ -536,9 +536,14 @@ test('jit: rewriting the target of a chained call drops the link', () => {
   const ai = runProgram(CHAIN_SMC_INDIRECT, 'interp', { setup });
   assert.equal(ai.regs[3], 501 + 499 * 5);
   for (const hot of [1, 8]) for (const slice of [100_000, 37]) {
-    const b = runProgram(CHAIN_SMC_INDIRECT, 'jit', { hot, slice, setup });
+    // Without groups every call goes through a chain link; with them (the default in tests), through the group.
+    const b = runProgram(CHAIN_SMC_INDIRECT, 'jit', { hot, slice, setup, groupRuns: 1e9 });
     assertSame(ai, b, `chain-smc (call esi), hot=${hot} slice=${slice}`);
     assert.ok(b.jit!.stats.chained > 500, `only ${b.jit!.stats.chained} chained dispatches`);
+    const bg = runProgram(CHAIN_SMC_INDIRECT, 'jit', { hot, slice, setup });
+    assertSame(ai, bg, `chain-smc (call esi, groups), hot=${hot} slice=${slice}`);
+    assert.ok(bg.jit!.stats.groups > 0 && bg.jit!.stats.invalidatedUnits > 0, 'a group was made and f invalidated');
+    assert.ok(bg.jit!.exits[EXIT_GROUP] > 100, `only ${bg.jit!.exits[EXIT_GROUP]} transfers inside groups`);
     assert.ok(b.jit!.stats.invalidatedUnits > 0, 'f was invalidated');
     // With a direct CALL, the caller's unit follows it into f and back: rewriting f drops that unit.
     const d = runProgram(CHAIN_SMC, 'jit', { hot, slice, setup });
@@ -559,9 +564,12 @@ test('jit: a chained successor is not followed once its linear page maps elsewhe
   const a = runProgram(CHAIN_REMAP, 'interp', { setup });
   assert.equal(a.regs[3], 51 + 49 * 100);
   for (const hot of [1, 4]) for (const slice of [100_000, 13]) {
-    const b = runProgram(CHAIN_REMAP, 'jit', { hot, slice, setup });
+    const b = runProgram(CHAIN_REMAP, 'jit', { hot, slice, setup, groupRuns: 1e9 });
     assertSame(a, b, `chain-remap, hot=${hot} slice=${slice}`);
     assert.ok(b.jit!.stats.chained > 50, `only ${b.jit!.stats.chained} chained dispatches`);
+    const bg = runProgram(CHAIN_REMAP, 'jit', { hot, slice, setup });
+    assertSame(a, bg, `chain-remap (groups), hot=${hot} slice=${slice}`);
+    assert.ok(bg.jit!.stats.groups > 0, 'a group was made');
   }
 });
 
@@ -720,6 +728,25 @@ test('jit: a loop split over two units (Jcc to Jcc) is translated again as one l
     const c = runProgram(SPLIT_LOOP(n), 'jit', { hot: 1, reviewRuns: 1e9 });
     assertSame(a, c, `split loop, n=${n}, not translated again`);
     assert.equal(c.jit!.stats.retranslated, 0);
+  }
+});
+
+test('jit: a group runs its members one after another without the dispatcher, with exact budgets and faults', () => {
+  // The split loop again, not translated again (reviewRuns): A and B become one group, and each iteration
+  // goes from A to B and back inside the group function. With N = 5000 the #PF happens in B's code inside
+  // the group; a 7-instruction slice leaves the group at every budget check.
+  for (const [n, event] of [[3000, 'int 3'], [5000, 'exception 14 code 4']] as const) {
+    const a = runProgram(SPLIT_LOOP(n), 'interp');
+    assert.equal(a.event, event);
+    for (const slice of [100_000, 7]) {
+      const b = runProgram(SPLIT_LOOP(n), 'jit', { hot: 1, reviewRuns: 1e9, groupRuns: 4, slice });
+      assertSame(a, b, `split loop in a group, n=${n} slice=${slice}`);
+      assert.equal(b.jit!.stats.groups, 1, 'one group');
+      if (slice === 100_000) {
+        assert.ok(b.jit!.exits[EXIT_GROUP] > 5000, `only ${b.jit!.exits[EXIT_GROUP]} transfers inside the group`);
+        assert.ok(b.jit!.totals().unitRuns < 100, `${b.jit!.totals().unitRuns} unit runs`);
+      }
+    }
   }
 });
 

@@ -13,7 +13,7 @@ import { runUser, ElfError } from '../src/user/process.ts';
 // block is translated (with the default, short programs would mostly run on the interpreter).
 type Engine = 'interp' | 'jit';
 const ENGINES: Engine[] = ['interp', 'jit'];
-const engine = (cpu: Engine = 'interp') => (cpu === 'jit' ? { cpu, hot: 2, reviewRuns: 3 } as const : { cpu } as const);
+const engine = (cpu: Engine = 'interp') => (cpu === 'jit' ? { cpu, hot: 2, reviewRuns: 3, groupRuns: 6 } as const : { cpu } as const);
 import { fetchDefaultGuest } from '../src/guest/fetch.ts';
 import { i386Command, qemuDiffers } from '../src/guest/i386-host.mjs';
 

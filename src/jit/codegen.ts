@@ -34,11 +34,12 @@ import { x87DirectForm } from '../cpu/ops-x87.ts';
 
 /** Exit/call-out reasons counted in the statistics (indices into J.exits; opcodes use 0..0x1ff). */
 export const EXIT_BRANCH = 0x200, EXIT_SMC = 0x201, EXIT_END = 0x202, EXIT_LOOP_BUDGET = 0x203, EXIT_CALLOUT_MOVED = 0x204,
-  EXIT_RET = 0x205, EXIT_INDIRECT = 0x206, EXIT_SEGMENT = 0x207;
+  EXIT_RET = 0x205, EXIT_INDIRECT = 0x206, EXIT_SEGMENT = 0x207, EXIT_GROUP = 0x208;
 export const EXIT_NAMES: Record<number, string> = {
   [EXIT_BRANCH]: 'direct branch', [EXIT_SMC]: 'self-modifying write', [EXIT_END]: 'unit end (page/size/undecodable)',
   [EXIT_LOOP_BUDGET]: 'loop left for interrupt/budget', [EXIT_CALLOUT_MOVED]: 'call-out changed EIP',
   [EXIT_RET]: 'ret', [EXIT_INDIRECT]: 'indirect jmp/call', [EXIT_SEGMENT]: 'segment no longer flat',
+  [EXIT_GROUP]: 'went on to another member of its group (no exit)',
 };
 
 // One-byte opcodes whose interpreter handler cannot change anything a unit assumes constant (mode, CS,
@@ -80,6 +81,12 @@ export interface UnitContext {
   flat: number;
   /** The CPL the unit runs at (part of its mode). */
   cpl: number;
+  /**
+   * The unit is a member of a group (Jit.group): its exits store their slot, numbered from `slotBase`, in
+   * the local `sl` instead of J.ex, and lead to the group's transfer code instead of the function's end.
+   */
+  group?: boolean;
+  slotBase?: number;
 }
 
 /**
@@ -130,7 +137,7 @@ export class Gen {
    * that ran next in the leaving unit's `succ[slot]` and, next time, enters it without a table lookup.
    * Exits after a monitor call that may change the mode leave J.ex at -1 (never chained).
    */
-  slots = 0;
+  slots: number;
   /**
    * Slot → offset from the entry of the Jcc whose taken side leaves through it (unset for the other
    * exits): the dispatcher uses it to find a loop split over two units (see Jit.review).
@@ -148,7 +155,9 @@ export class Gen {
   inlined = 0;
   callouts = 0;
 
-  constructor(private readonly ctx: UnitContext) {}
+  constructor(private readonly ctx: UnitContext) { this.slots = ctx.slotBase ?? 0; }
+  /** Where an exit's slot goes (see UnitContext.group). */
+  private get slotVar(): string { return this.ctx.group ? 'sl' : 'J.ex'; }
 
   // --- registers ---
   private r(i: number): string { this.used.add(i); return `r${i}`; }
@@ -396,7 +405,7 @@ export class Gen {
    * labelled block `out`) that writes the registers back, which keeps the generated source small.
    */
   private exit(idx: number, eip: string, reason: number): string {
-    return `{ ${this.syncCode(true)}e = ${this.loose(eip)}; q = ${idx + 1}; x = ${reason}; J.ex = ${this.slots++}; break out; }`;
+    return `{ ${this.syncCode(true)}e = ${this.loose(eip)}; q = ${idx + 1}; x = ${reason}; ${this.slotVar} = ${this.slots++}; break out; }`;
   }
 
   /** Transfer to `target` (a constant): loop back if it is the entry and the unit is a loop, else leave. */
@@ -404,7 +413,7 @@ export class Gen {
     if ((target >>> 0) > this.ctx.csLimit) return this.trap('c.gp(0);');
     if (loop && target === this.ctx.entry) {
       // The loop head expects every flag in the CPU.
-      return `${this.syncCode()} n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; J.ex = ${this.slots++}; break out;`;
+      return `${this.syncCode()} n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; ${this.slotVar} = ${this.slots++}; break out;`;
     }
     return this.exit(idx, this.abs(target), EXIT_BRANCH);
   }
@@ -1017,36 +1026,108 @@ export class Gen {
     this.out.push('r4 = o;');
   }
 
+  /** The unit's code, to be wrapped in a function by unitSource or groupSource. */
+  body(loop: boolean): UnitBody {
+    const raw = this.out.join('\n').replace(/\/\*J(\d+)\*\//g, (_, i: string) => this.joinCode[Number(i)]);
+    return { raw: loop ? `for (;;) {\n${raw}\n}` : raw, used: [...this.used], guard: this.guard };
+  }
+
   /** The complete function source. `loop`: the body is wrapped in a loop (a back edge to the entry). */
   finish(loop: boolean): string {
-    const regs = [...this.used].sort();
-    const raw = this.out.join('\n');
-    // Only registers the unit assigns are written back: the others still equal c.r32 (loaded at entry and
-    // reloaded after every monitor call).
-    const assigned = new Set([...raw.matchAll(/\br([0-7]) = /g)].map((m) => Number(m[1])));
-    const wb = regs.filter((r) => assigned.has(r)).map((r) => `R[${r}] = r${r};`).join(' ');
-    const rl = regs.map((r) => `r${r} = R[${r}];`).join(' ');
-    // Fault handlers pass all eight registers to J.fault when the unit assigns any (the others unchanged).
-    const wa = wb === '' ? '' : `, ${[0, 1, 2, 3, 4, 5, 6, 7].map((r) => (assigned.has(r) && regs.includes(r) ? `r${r}` : `R[${r}]`)).join(', ')}`;
-    const body = raw.replace(/\/\*J(\d+)\*\//g, (_, i: string) => this.joinCode[Number(i)]).replaceAll('/*WB*/', wb).replaceAll('/*WA*/', wa).replaceAll('/*RL*/', rl).replaceAll('/*G*/0', String(this.guard));
-    const decl = regs.length ? `let ${regs.map((r) => `r${r} = R[${r}]`).join(', ')};` : '';
-    // The segments the code treats as flat (see lin) must still be: otherwise the dispatcher interprets.
-    const guard = this.guard ? `if ((c.flatSegs & ${this.guard}) !== ${this.guard}) return -1;\n` : '';
-    // The parentheses make V8 compile the unit's body while it parses the source (its heuristic for a
-    // function expression called at once) instead of pre-parsing it now and parsing it again at the first
-    // call, which always comes right away: ~20% less parse and compile time per unit (docs/jit.md).
-    return `'use strict';
-return (function unit_${(this.ctx.entry >>> 0).toString(16)}(c, J, budget) {
-${guard}const R = c.r32, te = c.tlbEntry, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;
-${decl}
-const E = c.eip;
-let n = 0, cc = false, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fy = 0, y = 0, fc = 0, e = 0, q = 0, x = 0;
-out: {
-${loop ? 'for (;;) {' : ''}
-${body}
-${loop ? '}' : ''}
-}
-${wb} c.eip = e | 0; X[x]++; return n + q;
-});`;
+    return unitSource(this.body(loop), (this.ctx.entry >>> 0).toString(16));
   }
+}
+
+/** A unit's code before it becomes a function: placeholders for register write-back and the guard remain. */
+export interface UnitBody {
+  raw: string;
+  /** Registers the code reads or writes (as locals r0..r7). */
+  used: number[];
+  /** The CPU.flatSegs bits the code assumes. */
+  guard: number;
+}
+
+/** The declarations and placeholder values shared by unit and group functions. */
+function frame(raw: string, used: number[], guard: number): { body: string; decl: string; wb: string; guardLine: string } {
+  const regs = [...new Set(used)].sort();
+  // Only registers the unit assigns are written back: the others still equal c.r32 (loaded at entry and
+  // reloaded after every monitor call).
+  const assigned = new Set([...raw.matchAll(/\br([0-7]) = /g)].map((m) => Number(m[1])));
+  const wb = regs.filter((r) => assigned.has(r)).map((r) => `R[${r}] = r${r};`).join(' ');
+  const rl = regs.map((r) => `r${r} = R[${r}];`).join(' ');
+  // Fault handlers pass all eight registers to J.fault when the unit assigns any (the others unchanged).
+  const wa = wb === '' ? '' : `, ${[0, 1, 2, 3, 4, 5, 6, 7].map((r) => (assigned.has(r) && regs.includes(r) ? `r${r}` : `R[${r}]`)).join(', ')}`;
+  const body = raw.replaceAll('/*WB*/', wb).replaceAll('/*WA*/', wa).replaceAll('/*RL*/', rl).replaceAll('/*G*/0', String(guard));
+  const decl = regs.length ? `let ${regs.map((r) => `r${r} = R[${r}]`).join(', ')};` : '';
+  // The segments the code treats as flat (see lin) must still be: otherwise the dispatcher interprets.
+  const guardLine = guard ? `if ((c.flatSegs & ${guard}) !== ${guard}) return -1;\n` : '';
+  return { body, decl, wb, guardLine };
+}
+
+const LOCALS = 'let n = 0, cc = false, o = 0, l = 0, h = 0, v = 0, t = 0, k = 0, fa = 0, fb = 0, fr = 0, fx = 0, fy = 0, y = 0, fc = 0, e = 0, q = 0, x = 0';
+const CONSTS = 'const R = c.r32, te = c.tlbEntry, dv = c.dv, pool = c.pool, sf = c.segFast, sb = c.segBase, rm = c.rdMask, wm = c.wrMask;';
+
+/** The source of one unit's function. */
+export function unitSource(u: UnitBody, name: string): string {
+  const f = frame(u.raw, u.used, u.guard);
+  // The parentheses make V8 compile the unit's body while it parses the source (its heuristic for a
+  // function expression called at once) instead of pre-parsing it now and parsing it again at the first
+  // call, which always comes right away: ~20% less parse and compile time per unit (docs/jit.md).
+  return `'use strict';
+return (function unit_${name}(c, J, budget) {
+${f.guardLine}${CONSTS}
+${f.decl}
+const E = c.eip;
+${LOCALS};
+out: {
+${f.body}
+}
+${f.wb} c.eip = e | 0; X[x]++; return n + q;
+});`;
+}
+
+/** A unit inside a group function (Jit.group). */
+export interface GroupMember {
+  body: UnitBody;
+  /** Its entry EIP minus the group's (the root's). */
+  delta: number;
+  /** The host page of its entry. */
+  page: number;
+  /** Members (indexes) its exits may lead to. */
+  to: number[];
+  /** Its code may end right after STI, in the interrupt shadow: then it never goes on to another member. */
+  shadow: boolean;
+}
+
+/**
+ * The source of a group: several units in one function, entered at the first. Registers stay in locals
+ * from one member to the next; an exit whose target is the entry of a member it is known to lead to (and
+ * whose linear page still maps to that member's host page) goes on there instead of returning to the
+ * dispatcher, after the checks the dispatcher makes between two units (budget, stopSlice, NMI,
+ * interrupts). Flags are written back at every exit as for a unit, so each member starts with them in the CPU.
+ */
+export function groupSource(ms: GroupMember[], csBase: number, name: string): string {
+  const chainable = [EXIT_BRANCH, EXIT_RET, EXIT_INDIRECT, EXIT_END].map((r) => `x === ${r}`).join(' || ');
+  const raw = ms.map((m, i) => {
+    const cases = m.shadow ? [] : m.to.map((j) => `case ${ms[j].delta}: y = te[((${csBase} + e) | 0) >>> 12]; if ((y & rm) !== 0 && (y & -4096) === ${ms[j].page}) { E = e | 0; b = ${j}; X[${EXIT_GROUP}]++; continue grp; } break;`);
+    const transfer = cases.length === 0 ? '' :
+      `if ((${chainable}) && n + q < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) { n += q; q = 0; switch ((e - E0) | 0) {\n${cases.join('\n')}\n} }\n`;
+    return `case ${i}: {\nout: {\n${m.body.raw}\n}\n${transfer}break grp; }`;
+  }).join('\n');
+  const f = frame(raw, ms.flatMap((m) => m.body.used), ms.reduce((g, m) => g | m.body.guard, 0));
+  return `'use strict';
+return (function group_${name}(c, J, budget) {
+${f.guardLine}${CONSTS}
+${f.decl}
+let E = c.eip;
+const E0 = E;
+${LOCALS}, sl = -1, b = 0;
+grp: for (;;) {
+switch (b) {
+${f.body}
+}
+break;
+}
+${f.wb} c.eip = e | 0; X[x]++; J.ex = sl; return n + q;
+});`;
 }

@@ -9,7 +9,7 @@ import { x87MemDirect, x87RegDirect } from '../cpu/ops-x87.ts';
 import { loadSegment } from '../cpu/system.ts';
 import { names1, names2 } from '../cpu/optable.ts';
 import { decode, type Insn } from './decode.ts';
-import { EXIT_NAMES, Gen, safeCallout } from './codegen.ts';
+import { EXIT_NAMES, Gen, groupSource, safeCallout, type GroupMember } from './codegen.ts';
 
 /** A translated unit. */
 interface Unit {
@@ -38,6 +38,14 @@ interface Unit {
    * (a function called from two places), and a one-entry cache would miss on every switch.
    */
   alt: (Unit | null)[];
+  /**
+   * Per slot: the EIP `succ` (`alt`) was entered at minus the EIP this unit was entered at, that time (how
+   * a group finds its members' EIPs; see Jit.group).
+   */
+  succD: Int32Array;
+  altD: Int32Array;
+  /** A group (several units in one function, see Jit.group): never reviewed or grouped again. */
+  group: boolean;
   /** Another live unit starting at the same host offset under a different key (e.g. another mode). */
   nextSame: Unit | null;
   /** Times entered and guest instructions run (statistics: how much translated code is really hot). */
@@ -98,6 +106,24 @@ const REVIEW_WINDOW = 1024;
 /** Jccs a unit may follow on their taken side (each review adds some). */
 const MAX_INVERTED = 4;
 
+/**
+ * Runs after which a unit becomes the entry of a group: one function holding it and the hot units it
+ * leads to, which go on from one to the next without returning to the dispatcher (see Jit.group).
+ */
+const GROUP_RUNS = 500_000;
+/** Members of one group, and the most JavaScript a group may have (V8 optimises functions up to 60 KB of bytecode). */
+const GROUP_MEMBERS = 16;
+const GROUP_SOURCE = 32_000;
+
+export interface JitOptions {
+  /** Block-start visits before translation (HOT). */
+  hot?: number;
+  /** Runs before a unit's review (REVIEW_RUNS). */
+  reviewRuns?: number;
+  /** Runs before a unit becomes a group's entry (GROUP_RUNS). */
+  groupRuns?: number;
+}
+
 /** The target of a relative JMP, CALL or Jcc. */
 const branchTarget = (d: Insn): number => (d.eip + d.len + d.imm) | 0;
 
@@ -121,6 +147,9 @@ export interface JitStats {
   unitInsns: number;
   /** Units translated a second time along their hot path (review). */
   retranslated: number;
+  /** Groups made (see Jit.group), and the units in them. */
+  groups: number;
+  groupMembers: number;
   interpreted: number;
   translateMs: number;
 }
@@ -187,7 +216,7 @@ export class Jit {
   /** Instructions interpreted outside units, by reason (MISS_*). */
   readonly misses = new Float64Array(MISS_NAMES.length);
   private missReason = 0;
-  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, sourceChars: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, retranslated: 0, interpreted: 0, translateMs: 0 };
+  readonly stats: JitStats = { unitsTranslated: 0, chained: 0, lookups: 0, links: 0, insnsTranslated: 0, insnsInlined: 0, sourceChars: 0, flushes: 0, invalidatedFrames: 0, invalidatedUnits: 0, unitRuns: 0, unitInsns: 0, retranslated: 0, groups: 0, groupMembers: 0, interpreted: 0, translateMs: 0 };
 
   /** Called with each unit's entry EIP and generated source (debugging: see the code a block became). */
   onTranslate: ((eip: number, src: string) => void) | null = null;
@@ -200,11 +229,15 @@ export class Jit {
   /** Exits are counted from this many runs on, up to reviewRuns. */
   private readonly watchFrom: number;
 
-  constructor(cpu: CPU, opts: { hot?: number; reviewRuns?: number } = {}) {
+  /** Runs after which a unit becomes the entry of a group (see group). */
+  readonly groupRuns: number;
+
+  constructor(cpu: CPU, opts: JitOptions = {}) {
     this.cpu = cpu;
     this.hot = Math.max(1, Math.min(0xffff, opts.hot ?? HOT));
     this.reviewRuns = Math.max(1, opts.reviewRuns ?? REVIEW_RUNS);
     this.watchFrom = Math.max(0, this.reviewRuns - REVIEW_WINDOW);
+    this.groupRuns = Math.max(1, opts.groupRuns ?? GROUP_RUNS);
     const mem = cpu.mem;
     this.codeFrames = new Uint8Array(Math.ceil(mem.pool.length / 4096));
     mem.codeFrames = this.codeFrames;
@@ -349,6 +382,77 @@ export class Jit {
     return nu;
   }
 
+  /**
+   * A unit entered GROUP_RUNS times becomes the entry of a group: one function with its code and that of
+   * the hot units its exits led to (through the chain links, breadth first, up to GROUP_MEMBERS), which
+   * keeps the guest registers in locals from one to the next and goes on without returning to the
+   * dispatcher (see codegen.ts groupSource). A link records where its successor started relative to the
+   * leaving unit's entry (succD), so each member's EIP is known from the entry's. Members stay units of
+   * their own for entries from elsewhere; the group replaces the entry unit in the lookup table.
+   * Called with CS:EIP at the unit's entry; returns the unit to run.
+   */
+  private group(root: Unit): Unit {
+    const c = this.cpu;
+    if (root.group || root.pi !== (c.segLimit[CS] === 0xffffffff) || this.heldUnits >= MAX_UNITS) return root;
+    const members: { u: Unit; eip: number }[] = [{ u: root, eip: c.eip }];
+    const hot = this.groupRuns >>> 3;
+    for (let i = 0; i < members.length && members.length < GROUP_MEMBERS; i++) {
+      const m = members[i];
+      for (let s = 0; s < m.u.succ.length; s++) {
+        for (const [v, d] of [[m.u.succ[s], m.u.succD[s]], [m.u.alt[s], m.u.altD[s]]] as [Unit | null, number][]) {
+          if (v === null || v.phys === DROPPED || v.group || v.runs < hot || members.length >= GROUP_MEMBERS) continue;
+          if (v.mode !== root.mode || v.csBase !== root.csBase || v.csLimit !== root.csLimit) continue;
+          const eip = (m.eip + d) | 0;
+          if (members.some((o) => o.u === v || o.eip === eip)) continue;
+          // Its code must be where the link found it, through the current mappings.
+          const lin = (root.csBase + eip) | 0;
+          const te = c.tlbEntry[lin >>> 12];
+          if ((te & c.rdMask) === 0 || ((te & -4096) | (lin & 0xfff)) !== v.phys) continue;
+          members.push({ u: v, eip });
+        }
+      }
+    }
+    if (members.length < 2) return root;
+    const t0 = performance.now();
+    const parts: GroupMember[] = [];
+    const pages = new Set<number>();
+    let slots = 0, size = 0, insns = 0, inlined = 0;
+    const index = new Map<Unit, number>();
+    for (const m of members) {
+      const p = this.plan(m.u.phys, m.eip, MAX_INSNS, false, m.u.inverted, slots);
+      if (p === null) continue;
+      const body = p.g.body(p.loop);
+      if (parts.length > 0 && size + body.raw.length > GROUP_SOURCE) break;
+      size += body.raw.length;
+      index.set(m.u, parts.length);
+      parts.push({ body, delta: (m.eip - c.eip) | 0, page: m.u.phys & -4096, to: [], shadow: p.stiLast });
+      for (const pg of p.pages) pages.add(pg);
+      slots = p.g.slots;
+      insns += p.length;
+      inlined += p.g.inlined;
+    }
+    // Each member goes on only to the members it led to (a RET alternates between a few): the others' cases
+    // would cost compares on every exit.
+    for (const [u, i] of index) {
+      const to = new Set<number>();
+      for (const v of [...u.succ, ...u.alt]) { const j = v === null ? undefined : index.get(v); if (j !== undefined) to.add(j); }
+      parts[i].to = [...to];
+    }
+    if (parts.length < 2) return root;
+    const src = groupSource(parts, root.csBase, (c.eip >>> 0).toString(16));
+    this.onTranslate?.(c.eip, src);
+    const g = this.register(this.compile(src), root.phys, c.eip, slots, [...pages], [], [], insns, true);
+    this.stats.translateMs += performance.now() - t0;
+    this.stats.groups++;
+    this.stats.groupMembers += parts.length;
+    this.stats.insnsTranslated += insns;
+    this.stats.insnsInlined += inlined;
+    this.stats.sourceChars += src.length;
+    if (root.phys !== DROPPED) this.remove(root);
+    this.place(slot(g.phys), g);
+    return g;
+  }
+
   /** Drops a live unit and takes it out of byPhys and the lookup table (it stays listed by frame until pruned). */
   private remove(u: Unit): void {
     const phys = u.phys;
@@ -386,15 +490,68 @@ export class Jit {
     // Host memory stays bounded: past the limit everything is dropped (re-translating what is still hot
     // is cheap next to tracking recency on every dispatch). Done first, so the new unit is registered.
     if (this.heldUnits >= MAX_UNITS) this.flush();
+    const p = this.plan(phys, c.eip, maxInsns, force, inverted);
+    if (p === null) return null;
+    const src = p.g.finish(p.loop);
+    this.onTranslate?.(c.eip, src);
+    const u = this.register(this.compile(src), phys, c.eip, p.g.slots, p.pages, inverted, p.g.jccAt, p.length);
+    this.stats.unitsTranslated++;
+    this.stats.insnsTranslated += p.length;
+    this.stats.insnsInlined += p.g.inlined;
+    this.stats.sourceChars += src.length;
+    return u;
+  }
+
+  private compile(src: string): Unit['fn'] {
+    try {
+      return new Function('PAR', 'X', 'C', 'F', 'FR', 'S', src)(PARITY, this.exits, this.callouts, x87MemDirect, x87RegDirect, loadSegment) as Unit['fn'];
+    } catch (e) {
+      throw new Error(`jit: generated code does not compile (${(e as Error).message}):\n${src}`);
+    }
+  }
+
+  /** Makes a unit of `fn` and registers it under its entry offset and with every code page it was built from. */
+  private register(fn: Unit['fn'], phys: number, entry: number, slots: number, pages: number[], inverted: number[], jccAt: number[], length: number, group = false): Unit {
+    const c = this.cpu;
+    const u: Unit = {
+      fn, phys, eip: entry, mode: this.mode(), csBase: c.segBase[CS], csLimit: c.segLimit[CS], pi: c.segLimit[CS] === 0xffffffff,
+      succ: new Array<Unit | null>(slots).fill(null), alt: new Array<Unit | null>(slots).fill(null),
+      succD: new Int32Array(slots), altD: new Int32Array(slots), nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length,
+      jccAt: Float64Array.from({ length: slots }, (_, i) => jccAt[i] ?? NaN), inverted, exitCounts: null, group,
+    };
+    this.byPhys.set(phys, u);
+    // Registered with every page it was built from: a write to any of them drops it.
+    for (const ph of pages) {
+      const f = ph >>> 12;
+      if (!this.codeFrames[f]) {
+        this.codeFrames[f] = 1;
+        c.protectFrame(ph);
+      }
+      let list = this.frameUnits.get(f);
+      if (!list) { list = []; this.frameUnits.set(f, list); }
+      // A unit dropped through another of its pages stays listed here until this frame is invalidated or
+      // the cache flushed: prune such entries now and then so that the list stays bounded.
+      if (list.length >= 16 && (list.length & (list.length - 1)) === 0) list = this.pruned(f, list);
+      if (!list.includes(u)) list.push(u);
+    }
+    this.heldUnits++;
+    return u;
+  }
+
+  /**
+   * Decodes a unit entered at `entry` (host offset `phys`) and generates its code, without making a
+   * function of it; null when no unit can start there. `slotBase`: a member of a group (see group).
+   */
+  private plan(phys: number, entry: number, maxInsns: number, force: boolean, inverted: number[], slotBase?: number): { g: Gen; loop: boolean; pages: number[]; length: number; stiLast: boolean } | null {
+    const c = this.cpu;
     let pageHost = phys & ~0xfff;
     // The host pages the unit's code comes from: the entry's, then any a direct jump or the fall-through
     // leads to (see `enter` below).
     const pages = [pageHost];
     const csBase = c.segBase[CS];
     const csLimit = c.segLimit[CS];
-    const entry = c.eip;
-    const pi = csLimit === 0xffffffff;
-    const g = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs, cpl: c.cpl });
+    const group = slotBase !== undefined;
+    const g = new Gen({ entry, ss32: c.ss32, csLimit, flat: c.flatSegs, cpl: c.cpl, group, slotBase });
     let at = phys & 0xfff;
     let eip = entry;
     let visited = new Set<number>();
@@ -597,40 +754,7 @@ export class Jit {
       const ld = seq[seq.length - 1].d;
       g.fallOut(seq.length - 1, tail.next, (ld.op >= 0x70 && ld.op <= 0x7f) || (ld.op >= 0x180 && ld.op <= 0x18f));
     }
-    const src = g.finish(loop);
-    this.onTranslate?.(entry, src);
-    let fn: Unit['fn'];
-    try {
-      fn = new Function('PAR', 'X', 'C', 'F', 'FR', 'S', src)(PARITY, this.exits, this.callouts, x87MemDirect, x87RegDirect, loadSegment) as Unit['fn'];
-    } catch (e) {
-      throw new Error(`jit: generated code does not compile (${(e as Error).message}):\n${src}`);
-    }
-    const u: Unit = {
-      fn, phys, eip: entry, mode: this.mode(), csBase, csLimit, pi,
-      succ: new Array<Unit | null>(g.slots).fill(null), alt: new Array<Unit | null>(g.slots).fill(null), nextSame: this.byPhys.get(phys) ?? null, runs: 0, insns: 0, length: seq.length,
-      jccAt: Float64Array.from({ length: g.slots }, (_, i) => g.jccAt[i] ?? NaN), inverted, exitCounts: null,
-    };
-    this.byPhys.set(phys, u);
-    // Registered with every page it was built from: a write to any of them drops it.
-    for (const ph of pages) {
-      const f = ph >>> 12;
-      if (!this.codeFrames[f]) {
-        this.codeFrames[f] = 1;
-        c.protectFrame(ph);
-      }
-      let list = this.frameUnits.get(f);
-      if (!list) { list = []; this.frameUnits.set(f, list); }
-      // A unit dropped through another of its pages stays listed here until this frame is invalidated or
-      // the cache flushed: prune such entries now and then so that the list stays bounded.
-      if (list.length >= 16 && (list.length & (list.length - 1)) === 0) list = this.pruned(f, list);
-      list.push(u);
-    }
-    this.heldUnits++;
-    this.stats.unitsTranslated++;
-    this.stats.insnsTranslated += seq.length;
-    this.stats.insnsInlined += g.inlined;
-    this.stats.sourceChars += src.length;
-    return u;
+    return { g, loop, pages, length: seq.length, stiLast: seq[seq.length - 1].d.op === 0xfb };
   }
 
   /**
@@ -654,6 +778,8 @@ export class Jit {
         // event between two units (an interrupt, an interpreted instruction) breaks the chain.
         let prev: Unit | null = null;
         let ex = -1;
+        // The EIP `prev` was entered at (links record where their successor starts relative to it).
+        let prevE = 0;
         // Instructions interpreted since the last block start (see the end of the loop).
         let straight = 0;
         while (n + extra < budget) {
@@ -696,7 +822,9 @@ export class Jit {
             } else {
               const a: Unit | null = prev.alt[ex];
               if (a !== null && a.phys === phys && (a.pi || a.eip === c.eip)) {
+                const d = prev.altD[ex];
                 prev.alt[ex] = u; prev.succ[ex] = a; u = a;
+                prev.altD[ex] = prev.succD[ex]; prev.succD[ex] = d;
                 st.chained++;
               } else {
                 st.lookups++;
@@ -705,6 +833,7 @@ export class Jit {
                 // exit), so following the link later needs no mode or CS check.
                 if (found !== null && found.mode === prev.mode && found.csBase === prev.csBase && found.csLimit === prev.csLimit) {
                   prev.alt[ex] = u; prev.succ[ex] = found; st.links++;
+                  prev.altD[ex] = prev.succD[ex]; prev.succD[ex] = (c.eip - prevE) | 0;
                 }
                 u = found;
               }
@@ -721,8 +850,10 @@ export class Jit {
           }
           if (u !== null) {
             if (u.runs === this.reviewRuns) u = this.review(u);
+            else if (u.runs === this.groupRuns) u = this.group(u);
             this.codeChanged = false;
             this.ex = -1;
+            prevE = c.eip;
             inUnit = true;
             const k = u.fn(c, this, budget - n - extra);
             inUnit = false;
@@ -817,7 +948,7 @@ export class Jit {
     const s = this.totals();
     const lines = [
       `jit: ${s.unitsTranslated} units translated (${s.insnsTranslated} instructions, ${s.insnsInlined} inlined, ${(s.sourceChars / 1e6).toFixed(1)} MB of JavaScript) in ${s.translateMs.toFixed(0)} ms; ${this.heldUnits} held, ${this.liveUnits} in the lookup table`,
-      `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units), ${s.retranslated} translated again along their hot path`,
+      `jit: ${s.flushes} cache flushes, ${s.invalidatedFrames} code-page invalidations (${s.invalidatedUnits} units), ${s.retranslated} translated again along their hot path, ${s.groups} groups of ${s.groupMembers} units`,
       `jit: ${s.unitRuns} unit runs, ${s.unitInsns} instructions in units, ${s.interpreted} interpreted outside units`,
       `jit: dispatch: ${s.chained} through chain links, ${s.lookups} table lookups, ${s.links} links made`,
       `jit: interpreted outside units by reason: ${MISS_NAMES.map((m, i) => `${m}=${this.misses[i]}`).join(' ')}`,
@@ -848,4 +979,4 @@ function hex(v: number): string { return v.toString(16).padStart(2, '0'); }
 function slot(phys: number): number { return Math.imul(phys, 0x9e3779b1) >>> (32 - TABLE_BITS); }
 
 /** Attaches a binary translator to `cpu` (its run() then executes through it). */
-export function attachJit(cpu: CPU, opts: { hot?: number; reviewRuns?: number } = {}): Jit { return new Jit(cpu, opts); }
+export function attachJit(cpu: CPU, opts: JitOptions = {}): Jit { return new Jit(cpu, opts); }

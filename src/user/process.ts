@@ -56,6 +56,8 @@ export interface UserOptions {
   hot?: number;
   /** Runs after which a unit may be translated again along its hot path (default: the JIT's). */
   reviewRuns?: number;
+  /** Runs after which a unit becomes the entry of a group (default: the JIT's). */
+  groupRuns?: number;
   cwd?: string;
 }
 
@@ -117,7 +119,7 @@ export class UserProcess {
     if (this.elf.interp) throw new ElfError(`${opts.path} is dynamically linked (interpreter ${this.elf.interp}); only static executables are supported (build with -static)`);
     this.as = new AddressSpace(opts.memBytes ?? 1 << 30);
     this.cpu = new CPU(this.as.mem);
-    this.jit = opts.cpu === 'jit' ? attachJit(this.cpu, { hot: opts.hot, reviewRuns: opts.reviewRuns }) : null;
+    this.jit = opts.cpu === 'jit' ? attachJit(this.cpu, { hot: opts.hot, reviewRuns: opts.reviewRuns, groupRuns: opts.groupRuns }) : null;
     this.fds = new FdTable(opts.stdio ?? [0, 1, 2]);
     const bias = this.elf.type === ET_DYN ? ET_DYN_BASE : 0;
     this.loadSegments(file, bias);
