@@ -413,7 +413,7 @@ export class Gen {
     if ((target >>> 0) > this.ctx.csLimit) return this.trap('c.gp(0);');
     if (loop && target === this.ctx.entry) {
       // The loop head expects every flag in the CPU.
-      return `${this.syncCode()} n += ${idx + 1}; if (n < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; ${this.slotVar} = ${this.slots++}; break out;`;
+      return `${this.syncCode()} n += ${idx + 1}; if (${mayGoOn('n')}) continue; e = E; q = 0; x = ${EXIT_LOOP_BUDGET}; ${this.slotVar} = ${this.slots++}; break out;`;
     }
     return this.exit(idx, this.abs(target), EXIT_BRANCH);
   }
@@ -1038,6 +1038,12 @@ export class Gen {
   }
 }
 
+/**
+ * Whether generated code may go on after `done` instructions without returning to the dispatcher (a loop's
+ * back edge, a group's transfer): the checks the dispatcher makes between two units.
+ */
+const mayGoOn = (done: string) => `${done} < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))`;
+
 /** A unit's code before it becomes a function: placeholders for register write-back and the guard remain. */
 export interface UnitBody {
   raw: string;
@@ -1111,7 +1117,7 @@ export function groupSource(ms: GroupMember[], csBase: number, name: string): st
   const raw = ms.map((m, i) => {
     const cases = m.shadow ? [] : m.to.map((j) => `case ${ms[j].delta}: y = te[((${csBase} + e) | 0) >>> 12]; if ((y & rm) !== 0 && (y & -4096) === ${ms[j].page}) { E = e | 0; b = ${j}; X[${EXIT_GROUP}]++; continue grp; } break;`);
     const transfer = cases.length === 0 ? '' :
-      `if ((${chainable}) && n + q < budget && !c.stopSlice && !c.nmiPending && !(c.intr && (c.flags & ${IF}))) { n += q; q = 0; switch ((e - E0) | 0) {\n${cases.join('\n')}\n} }\n`;
+      `if ((${chainable}) && ${mayGoOn('n + q')}) { n += q; q = 0; switch ((e - E0) | 0) {\n${cases.join('\n')}\n} }\n`;
     return `case ${i}: {\nout: {\n${m.body.raw}\n}\n${transfer}break grp; }`;
   }).join('\n');
   const f = frame(raw, ms.flatMap((m) => m.body.used), ms.reduce((g, m) => g | m.body.guard, 0));

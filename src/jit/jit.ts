@@ -393,7 +393,7 @@ export class Jit {
    */
   private group(root: Unit): Unit {
     const c = this.cpu;
-    if (root.group || root.pi !== (c.segLimit[CS] === 0xffffffff) || this.heldUnits >= MAX_UNITS) return root;
+    if (root.group || this.heldUnits >= MAX_UNITS) return root;
     const members: { u: Unit; eip: number }[] = [{ u: root, eip: c.eip }];
     const hot = this.groupRuns >>> 3;
     for (let i = 0; i < members.length && members.length < GROUP_MEMBERS; i++) {
@@ -532,7 +532,7 @@ export class Jit {
       // A unit dropped through another of its pages stays listed here until this frame is invalidated or
       // the cache flushed: prune such entries now and then so that the list stays bounded.
       if (list.length >= 16 && (list.length & (list.length - 1)) === 0) list = this.pruned(f, list);
-      if (!list.includes(u)) list.push(u);
+      list.push(u);
     }
     this.heldUnits++;
     return u;
